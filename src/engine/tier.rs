@@ -1,0 +1,111 @@
+//! Latency tiers: the window geometry a user picks, trading latency for context (quality).
+
+use nice_plug::prelude::Enum;
+
+/// Sample rate the models run at; every tier is defined in samples at this rate.
+pub const MODEL_RATE: u32 = 44_100;
+
+/// A named window geometry. Values are in samples at [`MODEL_RATE`] and are scaled to the host
+/// rate by [`crate::engine::LatencyBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum LatencyTier {
+    /// Shortest context that still gives the U-Net its 64 STFT frames (≈ 1.5 s window).
+    #[id = "live"]
+    #[name = "Live"]
+    Live,
+    /// Default: ≈ 3 s windows, ≤ 3 s latency.
+    #[id = "balanced"]
+    #[name = "Balanced"]
+    Balanced,
+    /// ≈ 9 s windows for the best quality in real time.
+    #[id = "studio"]
+    #[name = "Studio"]
+    Studio,
+}
+
+/// The window geometry of one tier, in samples at [`MODEL_RATE`].
+///
+/// A window is `left_context + hop + crossfade + lookahead` samples long; only its
+/// `hop + crossfade` middle part is used, the context on both sides only informs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierSpec {
+    /// Past samples each window sees before the part it contributes.
+    pub left_context: u32,
+    /// Distance between consecutive windows; one inference job per hop.
+    pub hop: u32,
+    /// Length of the complementary crossfade between consecutive windows' outputs.
+    pub crossfade: u32,
+    /// Future samples each window sees after the part it contributes.
+    pub lookahead: u32,
+    /// Time the inference worker is given to finish one window, counted from the moment the
+    /// window's last sample arrived.
+    pub compute_allowance: u32,
+}
+
+impl LatencyTier {
+    /// All tiers, shortest latency first.
+    pub const ALL: [LatencyTier; 3] = [
+        LatencyTier::Live,
+        LatencyTier::Balanced,
+        LatencyTier::Studio,
+    ];
+
+    /// The geometry of this tier.
+    pub const fn spec(self) -> TierSpec {
+        match self {
+            // Window 65536 samples = 65 STFT frames (hop 1024), the U-Net's minimum of 64.
+            LatencyTier::Live => TierSpec {
+                left_context: 24_576,
+                hop: 16_384,
+                crossfade: 2_048,
+                lookahead: 22_528,
+                compute_allowance: 16_384,
+            },
+            LatencyTier::Balanced => TierSpec {
+                left_context: 49_152,
+                hop: 32_768,
+                crossfade: 4_096,
+                lookahead: 45_056,
+                compute_allowance: 32_768,
+            },
+            LatencyTier::Studio => TierSpec {
+                left_context: 131_072,
+                hop: 131_072,
+                crossfade: 8_192,
+                lookahead: 122_880,
+                compute_allowance: 131_072,
+            },
+        }
+    }
+}
+
+impl TierSpec {
+    /// Window length in samples at [`MODEL_RATE`].
+    pub const fn window(&self) -> u32 {
+        self.left_context + self.hop + self.crossfade + self.lookahead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_window_gives_the_unet_its_minimum_frames() {
+        for tier in LatencyTier::ALL {
+            // torch.stft(center=True) gives 1 + floor(len / 1024) frames.
+            let frames = 1 + tier.spec().window() / 1024;
+            assert!(frames >= 64, "{tier:?} has only {frames} frames");
+        }
+    }
+
+    #[test]
+    fn crossfade_fits_inside_the_hop_and_compute_keeps_up() {
+        for tier in LatencyTier::ALL {
+            let s = tier.spec();
+            assert!(s.crossfade > 0 && s.crossfade < s.hop, "{tier:?}");
+            // The worker has at most one hop of wall time per hop of audio on average.
+            assert!(s.compute_allowance <= s.hop, "{tier:?}");
+        }
+    }
+}

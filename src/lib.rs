@@ -1,0 +1,217 @@
+//! Danna-Sep RT: real-time music source separation (drums, bass, other, vocals) as a VST3 and
+//! CLAP plugin. This file is the thin plugin glue; the work happens in [`engine`].
+
+pub mod engine;
+pub mod modelset;
+pub mod ort_runtime;
+pub mod params;
+pub mod separation;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+
+use engine::{
+    EngineConfig, EngineShared, InferenceWorker, LatencyBudget, LatencyTier, OutputChannels,
+    StemMixer, StreamingEngine, STEM_COUNT,
+};
+use params::DannaSepParams;
+
+/// Names of the four aux outputs, in stem order.
+pub const AUX_NAMES: [&str; STEM_COUNT] = ["Drums", "Bass", "Other", "Vocals"];
+
+/// Everything that exists only while the plugin is active.
+struct ActiveEngine {
+    engine: StreamingEngine,
+    // Dropped in `deactivate()` on the main thread, which joins the worker.
+    _worker: InferenceWorker,
+    shared: Arc<EngineShared>,
+    mixer: StemMixer,
+    tier: LatencyTier,
+    restart_requested: bool,
+}
+
+/// The plugin.
+pub struct DannaSep {
+    params: Arc<DannaSepParams>,
+    active: Option<ActiveEngine>,
+}
+
+impl Default for DannaSep {
+    // Hosts create instances while scanning: nothing expensive happens here.
+    fn default() -> Self {
+        Self {
+            params: Arc::new(DannaSepParams::default()),
+            active: None,
+        }
+    }
+}
+
+impl DannaSep {
+    /// The engine's status line, or why there is none (not for the audio thread).
+    pub fn status_line(&self) -> String {
+        match &self.active {
+            Some(a) => format!(
+                "{:?}: {}",
+                a.shared.status.state(),
+                a.shared.status.message()
+            ),
+            None => "inactive".into(),
+        }
+    }
+
+    /// The shared engine state while active (for the GUI and tests).
+    pub fn engine_shared(&self) -> Option<Arc<EngineShared>> {
+        self.active.as_ref().map(|a| a.shared.clone())
+    }
+}
+
+const STEREO: Option<NonZeroU32> = NonZeroU32::new(2);
+const MONO: Option<NonZeroU32> = NonZeroU32::new(1);
+const PORT_NAMES: PortNames = PortNames {
+    layout: None,
+    main_input: Some("Input"),
+    main_output: Some("Output"),
+    aux_inputs: &[],
+    aux_outputs: &AUX_NAMES,
+};
+
+impl Plugin for DannaSep {
+    const NAME: &'static str = "Danna-Sep";
+    const VENDOR: &'static str = "Danna-Sep RT";
+    const URL: &'static str = "";
+    const EMAIL: &'static str = "";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: STEREO,
+            main_output_channels: STEREO,
+            aux_input_ports: &[],
+            aux_output_ports: &[new_nonzero_u32(2); STEM_COUNT],
+            names: PORT_NAMES,
+        },
+        AudioIOLayout {
+            main_input_channels: MONO,
+            main_output_channels: MONO,
+            aux_input_ports: &[],
+            aux_output_ports: &[new_nonzero_u32(1); STEM_COUNT],
+            names: PORT_NAMES,
+        },
+    ];
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        // Replacing a previous engine joins its worker here, on the main thread.
+        self.active = None;
+        let tier = self.params.tier.value();
+        let budget = LatencyBudget::new(
+            tier,
+            config.sample_rate.round() as u32,
+            config.max_buffer_size.max(1) as usize,
+        );
+        let offline = config.process_mode == ProcessMode::Offline;
+        let factory = separation::backend_factory(self.params.model.value());
+        let (engine, worker, shared) = engine::build(EngineConfig { budget, offline }, factory);
+        context.set_latency_samples(budget.total() as u32);
+        self.active = Some(ActiveEngine {
+            engine,
+            _worker: worker,
+            shared,
+            mixer: StemMixer::new(config.sample_rate, &self.params.mixer_settings()),
+            tier,
+            restart_requested: false,
+        });
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(a) = self.active.as_mut() {
+            a.engine.reset();
+        }
+    }
+
+    fn deactivate(&mut self) {
+        self.active = None;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let Some(a) = self.active.as_mut() else {
+            return ProcessStatus::Normal;
+        };
+        if self.params.tier.value() != a.tier && !a.restart_requested {
+            // The latency is fixed while active: ask the host to re-activate with the new tier.
+            context.request_restart();
+            a.restart_requested = true;
+        }
+        let settings = self.params.mixer_settings();
+        let max = a.engine.budget().max_block;
+        let n = buffer.samples();
+        let mut start = 0;
+        while start < n {
+            let end = (start + max).min(n);
+            let channels = buffer.as_slice();
+            let block = {
+                let left = &channels[0][start..end];
+                let right = &channels[channels.len() - 1][start..end];
+                a.engine.process(left, right)
+            };
+            let Some(main) = OutputChannels::from_channels(channels, start..end) else {
+                return ProcessStatus::Normal;
+            };
+            let mut outs = aux.outputs.iter_mut();
+            let aux_channels: [Option<OutputChannels>; STEM_COUNT] = std::array::from_fn(|_| {
+                outs.next()
+                    .and_then(|b| OutputChannels::from_channels(b.as_slice(), start..end))
+            });
+            a.mixer.mix(block, &settings, main, aux_channels);
+            start = end;
+        }
+        ProcessStatus::Tail(a.engine.latency() as u32)
+    }
+}
+
+impl ClapPlugin for DannaSep {
+    const CLAP_ID: &'static str = "org.danna-sep.rt";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Real-time music source separation: drums, bass, other, vocals");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+        ClapFeature::Utility,
+        ClapFeature::Mixing,
+    ];
+}
+
+impl Vst3Plugin for DannaSep {
+    const VST3_CLASS_ID: [u8; 16] = *b"DannaSepRTStems1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[
+        Vst3SubCategory::Fx,
+        Vst3SubCategory::Tools,
+        Vst3SubCategory::Stereo,
+    ];
+}
+
+nice_export_clap!(DannaSep);
+nice_export_vst3!(DannaSep);

@@ -1,0 +1,155 @@
+//! The plugin's parameters. Ids are short and stable: they are stored in projects and presets.
+
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+
+use crate::engine::{LatencyTier, MixerSettings, OutputSelect, STEM_COUNT};
+
+/// Which models the backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ModelChoice {
+    /// U-Net + Demucs + X-UMX, blended per stem.
+    #[id = "full"]
+    #[name = "Full ensemble"]
+    Full,
+    /// U-Net + Demucs.
+    #[id = "fast"]
+    #[name = "Fast"]
+    Fast,
+    /// X-UMX alone.
+    #[id = "xumx"]
+    #[name = "X-UMX only"]
+    XUmx,
+    /// U-Net alone.
+    #[id = "unet"]
+    #[name = "U-Net only"]
+    UNet,
+    /// Demucs alone.
+    #[id = "demucs"]
+    #[name = "Demucs only"]
+    Demucs,
+}
+
+/// Gain and switches of one stem.
+#[derive(Params)]
+pub struct StemParams {
+    /// Linear gain, shown in dB, −inf … +12 dB.
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Silences the stem in the main output.
+    #[id = "mute"]
+    pub mute: BoolParam,
+    /// When any stem is soloed, only soloed stems play.
+    #[id = "solo"]
+    pub solo: BoolParam,
+}
+
+impl StemParams {
+    fn new(name: &str) -> Self {
+        Self {
+            gain: FloatParam::new(
+                format!("{name} gain"),
+                1.0,
+                FloatRange::Skewed {
+                    min: 0.0,
+                    max: util::db_to_gain(12.0),
+                    factor: FloatRange::gain_skew_factor(-60.0, 12.0),
+                },
+            )
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            mute: BoolParam::new(format!("{name} mute"), false),
+            solo: BoolParam::new(format!("{name} solo"), false),
+        }
+    }
+}
+
+/// All parameters of Danna-Sep RT.
+#[derive(Params)]
+pub struct DannaSepParams {
+    /// What the main output plays.
+    #[id = "out"]
+    pub output: EnumParam<OutputSelect>,
+    /// Drums stem.
+    #[nested(id_prefix = "dr", group = "Drums")]
+    pub drums: StemParams,
+    /// Bass stem.
+    #[nested(id_prefix = "ba", group = "Bass")]
+    pub bass: StemParams,
+    /// Other stem.
+    #[nested(id_prefix = "ot", group = "Other")]
+    pub other: StemParams,
+    /// Vocals stem.
+    #[nested(id_prefix = "vo", group = "Vocals")]
+    pub vocals: StemParams,
+    /// Karaoke shortcut: vocals go to `karaoke_level`.
+    #[id = "kar"]
+    pub karaoke: BoolParam,
+    /// Vocal level while karaoke is on (−inf dB removes them).
+    #[id = "karlvl"]
+    pub karaoke_level: FloatParam,
+    /// Which models run.
+    #[id = "model"]
+    pub model: EnumParam<ModelChoice>,
+    /// Latency tier; a change takes effect when the host re-activates the plugin (requested
+    /// automatically), because the reported latency must stay constant while active.
+    #[id = "tier"]
+    pub tier: EnumParam<LatencyTier>,
+    /// Plays the dry input, still delayed by the reported latency.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+}
+
+impl Default for DannaSepParams {
+    fn default() -> Self {
+        Self {
+            output: EnumParam::new("Output", OutputSelect::Mix),
+            drums: StemParams::new("Drums"),
+            bass: StemParams::new("Bass"),
+            other: StemParams::new("Other"),
+            vocals: StemParams::new("Vocals"),
+            karaoke: BoolParam::new("Karaoke", false),
+            karaoke_level: FloatParam::new(
+                "Karaoke vocal level",
+                0.0,
+                FloatRange::Skewed {
+                    min: 0.0,
+                    max: 1.0,
+                    factor: FloatRange::gain_skew_factor(-60.0, 0.0),
+                },
+            )
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            model: EnumParam::new("Model set", ModelChoice::Full),
+            tier: EnumParam::new("Latency tier", LatencyTier::Balanced),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+        }
+    }
+}
+
+impl DannaSepParams {
+    /// The stems' parameter groups in engine order.
+    pub fn stems(&self) -> [&StemParams; STEM_COUNT] {
+        [&self.drums, &self.bass, &self.other, &self.vocals]
+    }
+
+    /// The current values as mixer settings (no allocation; called once per block).
+    pub fn mixer_settings(&self) -> MixerSettings {
+        let stems = self.stems();
+        MixerSettings {
+            output: self.output.value(),
+            gains: stems.map(|s| s.gain.value()),
+            mutes: stems.map(|s| s.mute.value()),
+            solos: stems.map(|s| s.solo.value()),
+            karaoke: self.karaoke.value(),
+            karaoke_level: self.karaoke_level.value(),
+            bypass: self.bypass.value(),
+        }
+    }
+}
+
+/// Shared handle to the parameters.
+pub type SharedParams = Arc<DannaSepParams>;

@@ -1,0 +1,326 @@
+//! Loads the built CLAP plugin in a minimal host (clack-host) and checks the host-facing
+//! contract: the factory, the audio ports, the latency report, and that with the identity
+//! backend (no model) the main output is the input delayed by exactly the reported latency
+//! and each of the four stem outputs is a quarter of it (the identity backend splits the mix
+//! equally), for several block-size patterns and at 44.1 kHz and 48 kHz.
+//!
+//! The exactness checks run in offline render mode: in real-time mode the engine falls back to
+//! dry audio when inference misses its deadline, which a loaded test machine can cause at any
+//! time, so exact comparisons there would be flaky. Real-time mode gets a smoke test.
+//!
+//! Which library is loaded: see `common::clap_host::plugin_library`.
+
+mod common;
+
+use common::clap_host::{self as host, PortInfo, StreamResult, UNWRITTEN};
+
+const MAX_FRAMES: u32 = 4096;
+const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
+
+/// A small deterministic PRNG (xorshift64*), so the signals are identical on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-0.5, 0.5).
+    fn sample(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+}
+
+/// White noise, `[channel][frame]`, channels independent.
+fn noise(seed: u64, channels: usize, frames: usize) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    (0..channels)
+        .map(|_| (0..frames).map(|_| rng.sample()).collect())
+        .collect()
+}
+
+/// Noise low-passed at `cutoff` Hz by a Blackman-windowed sinc FIR (stop band below -70 dB),
+/// so that resampling to the model rate and back cannot remove any of its energy.
+fn lowpassed_noise(seed: u64, frames: usize, sample_rate: f64, cutoff: f64) -> Vec<Vec<f32>> {
+    const TAPS: usize = 255;
+    let fc = cutoff / sample_rate;
+    let mid = (TAPS / 2) as f64;
+    let taps: Vec<f64> = (0..TAPS)
+        .map(|i| {
+            let x = i as f64 - mid;
+            let sinc = if x == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * std::f64::consts::PI * fc * x).sin() / (std::f64::consts::PI * x)
+            };
+            let w = 2.0 * std::f64::consts::PI * i as f64 / (TAPS - 1) as f64;
+            sinc * (0.42 - 0.5 * w.cos() + 0.08 * (2.0 * w).cos())
+        })
+        .collect();
+    noise(seed, 2, frames + TAPS)
+        .iter()
+        .map(|ch| {
+            (0..frames)
+                .map(|n| {
+                    let acc: f64 = taps
+                        .iter()
+                        .enumerate()
+                        .map(|(k, t)| t * f64::from(ch[n + TAPS - 1 - k]))
+                        .sum();
+                    // About unity RMS gain → the same level as the white noise, times 2.
+                    (acc * 2.0) as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Block-size patterns: fixed 64, 480 and 4096, and a seeded random sequence in 1..=4096.
+fn block_patterns() -> Vec<(String, Vec<usize>)> {
+    let mut rng = Rng(0x5eed_b10c);
+    let random: Vec<usize> = (0..257)
+        .map(|_| 1 + (rng.next_u64() % MAX_FRAMES as u64) as usize)
+        .collect();
+    vec![
+        ("64".into(), vec![64]),
+        ("480".into(), vec![480]),
+        ("4096".into(), vec![4096]),
+        ("random".into(), random),
+    ]
+}
+
+/// Loads the plugin, checks the port layout and returns an instance plus the output channel
+/// counts.
+fn setup() -> (
+    clack_host::prelude::PluginEntry,
+    Vec<PortInfo>,
+    Vec<PortInfo>,
+) {
+    let path = host::plugin_library();
+    eprintln!("testing CLAP plugin {}", path.display());
+    let entry = host::load_entry(&path);
+    let ids = host::plugin_ids(&entry);
+    assert!(
+        ids.iter()
+            .any(|id| id.as_bytes() == host::PLUGIN_ID.to_bytes()),
+        "plugin id {:?} not in factory: {ids:?}",
+        host::PLUGIN_ID
+    );
+    let mut instance = host::instantiate(&entry);
+    let inputs = host::audio_ports(&mut instance, true);
+    let outputs = host::audio_ports(&mut instance, false);
+    drop(instance);
+    (entry, inputs, outputs)
+}
+
+#[test]
+fn factory_and_audio_ports() {
+    let (_entry, inputs, outputs) = setup();
+    assert_eq!(inputs.len(), 1, "inputs: {inputs:?}");
+    assert!(inputs[0].is_main && inputs[0].channels == 2, "{inputs:?}");
+    assert_eq!(outputs.len(), 5, "outputs: {outputs:?}");
+    assert!(
+        outputs[0].is_main && outputs[0].channels == 2,
+        "{outputs:?}"
+    );
+    for stem in STEMS {
+        let port = outputs[1..]
+            .iter()
+            .find(|p| p.name.to_lowercase().contains(stem))
+            .unwrap_or_else(|| panic!("no output port named like {stem:?}: {outputs:?}"));
+        assert!(!port.is_main && port.channels == 2, "{port:?}");
+    }
+}
+
+/// Streams `input` with every block pattern; returns the results.
+fn run_patterns(
+    sample_rate: f64,
+    offline: bool,
+    input: &[Vec<f32>],
+    patterns: &[(String, Vec<usize>)],
+) -> Vec<(String, StreamResult)> {
+    let (entry, _inputs, outputs) = setup();
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    patterns
+        .iter()
+        .map(|(name, sizes)| {
+            let mut instance = host::instantiate(&entry);
+            host::set_offline(&mut instance, offline);
+            let result = host::stream(
+                &mut instance,
+                sample_rate,
+                MAX_FRAMES,
+                input,
+                &channels,
+                sizes,
+            );
+            assert_eq!(
+                result.latency, result.latency_after,
+                "latency changed while active ({name})"
+            );
+            assert!(result.latency > 0, "no latency reported ({name})");
+            assert!(
+                (result.latency as usize) < input[0].len() * 3 / 4,
+                "latency {} too long for the {}-frame test signal",
+                result.latency,
+                input[0].len()
+            );
+            for (p, port) in result.outputs.iter().enumerate() {
+                for (c, ch) in port.iter().enumerate() {
+                    if let Some(i) = ch.iter().position(|&v| v == UNWRITTEN || !v.is_finite()) {
+                        panic!(
+                            "{name}: port {p} channel {c} frame {i} not written: {}",
+                            ch[i]
+                        );
+                    }
+                }
+            }
+            (name.clone(), result)
+        })
+        .collect()
+}
+
+/// Asserts `out[n] == gain * input[n - latency]` within `tol` (and silence before).
+fn assert_delayed(label: &str, out: &[f32], input: &[f32], gain: f32, latency: usize, tol: f32) {
+    let mut worst = (0.0f32, 0usize);
+    for (n, &o) in out.iter().enumerate() {
+        let want = if n >= latency {
+            gain * input[n - latency]
+        } else {
+            0.0
+        };
+        let err = (o - want).abs();
+        if err > worst.0 {
+            worst = (err, n);
+        }
+    }
+    assert!(
+        worst.0 <= tol,
+        "{label}: max error {} at frame {} (latency {latency}): got {}, want {}",
+        worst.0,
+        worst.1,
+        out[worst.1],
+        if worst.1 >= latency {
+            gain * input[worst.1 - latency]
+        } else {
+            0.0
+        }
+    );
+}
+
+#[test]
+fn identity_at_44k1_is_the_input_delayed_by_the_latency() {
+    let sr = 44_100.0;
+    let input = noise(0xda77a, 2, 6 * 44_100);
+    let results = run_patterns(sr, true, &input, &block_patterns());
+    let latency = results[0].1.latency;
+    for (name, result) in &results {
+        assert_eq!(
+            result.latency, latency,
+            "latency depends on the block pattern"
+        );
+        let lat = result.latency as usize;
+        for (p, port) in result.outputs.iter().enumerate() {
+            let gain = if p == 0 { 1.0 } else { 0.25 };
+            for (c, ch) in port.iter().enumerate() {
+                let label = format!("44.1 kHz, blocks {name}, port {p}, channel {c}");
+                assert_delayed(&label, ch, &input[c], gain, lat, 1e-5);
+            }
+        }
+    }
+    eprintln!("44.1 kHz latency: {latency} samples");
+}
+
+/// The lag in `lags` maximising the cross-correlation of `out` against `input` over `segment`
+/// (indices into `input`).
+fn correlation_peak(
+    out: &[f32],
+    input: &[f32],
+    segment: std::ops::Range<usize>,
+    lags: std::ops::RangeInclusive<usize>,
+) -> usize {
+    lags.map(|lag| {
+        let c: f64 = segment
+            .clone()
+            .map(|n| f64::from(out[n + lag]) * f64::from(input[n]))
+            .sum();
+        (lag, c)
+    })
+    .max_by(|a, b| a.1.total_cmp(&b.1))
+    .unwrap()
+    .0
+}
+
+/// `10 log10(|out - gain·delayed input|² / |gain·delayed input|²)` over `range` (output
+/// indices).
+fn relative_error_db(
+    out: &[f32],
+    input: &[f32],
+    gain: f32,
+    latency: usize,
+    range: std::ops::Range<usize>,
+) -> f64 {
+    let (mut err, mut sig) = (0.0f64, 0.0f64);
+    for n in range {
+        let want = f64::from(gain * input[n - latency]);
+        err += (f64::from(out[n]) - want).powi(2);
+        sig += want * want;
+    }
+    10.0 * (err / sig).log10()
+}
+
+#[test]
+fn identity_at_48k_is_the_input_delayed_by_the_latency_after_resampling() {
+    let sr = 48_000.0;
+    let frames = 6 * 48_000;
+    let input = lowpassed_noise(0x48_000, frames, sr, 8_000.0);
+    let results = run_patterns(sr, true, &input, &block_patterns());
+    let latency = results[0].1.latency;
+    let mut worst_db = f64::NEG_INFINITY;
+    for (name, result) in &results {
+        assert_eq!(
+            result.latency, latency,
+            "latency depends on the block pattern"
+        );
+        let lat = result.latency as usize;
+        let main = &result.outputs[0];
+        // Half a second of signal, one second in, searched over lags within ±4096 of the
+        // reported latency (a full search would cost minutes with latencies of seconds; the
+        // noise is broadband enough that its correlation has a single sharp peak).
+        let segment = 48_000..72_000;
+        let lags = lat.saturating_sub(4096)..=(lat + 4096).min(frames - segment.end);
+        for (c, ch) in main.iter().enumerate() {
+            let peak = correlation_peak(ch, &input[c], segment.clone(), lags.clone());
+            assert_eq!(
+                peak, lat,
+                "48 kHz, blocks {name}, channel {c}: correlation peak at {peak}, latency {lat}"
+            );
+        }
+        // Skip a quarter second after the first output (resampler warm-up) and the tail.
+        let range = lat + 12_000..frames - 1_000;
+        for (p, port) in result.outputs.iter().enumerate() {
+            let gain = if p == 0 { 1.0 } else { 0.25 };
+            for (c, ch) in port.iter().enumerate() {
+                let db = relative_error_db(ch, &input[c], gain, lat, range.clone());
+                worst_db = worst_db.max(db);
+                assert!(
+                    db < -40.0,
+                    "48 kHz, blocks {name}, port {p}, channel {c}: relative error {db:.1} dB"
+                );
+            }
+        }
+    }
+    eprintln!("48 kHz latency: {latency} samples, worst relative error {worst_db:.1} dB");
+}
+
+#[test]
+fn realtime_mode_runs_and_reports_the_same_latency() {
+    let sr = 44_100.0;
+    let input = noise(0x7ea1, 2, 6 * 44_100);
+    let patterns = vec![("480".to_string(), vec![480])];
+    let realtime = run_patterns(sr, false, &input, &patterns);
+    let offline = run_patterns(sr, true, &input[..], &patterns);
+    assert_eq!(realtime[0].1.latency, offline[0].1.latency);
+}

@@ -1,0 +1,4 @@
+//! Helpers shared by integration tests (`mod common;`). Not every test uses every helper.
+#![allow(dead_code)]
+
+pub mod clap_host;

@@ -1,0 +1,153 @@
+//! A minimal in-process "host" that drives the plugin's `activate`/`reset`/`process` directly,
+//! with nice-plug's own `Buffer` types, so tests see exactly what a DAW's calls do.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::num::NonZeroU32;
+
+use danna_sep::DannaSep;
+use nice_plug::context::process::SendEventError;
+use nice_plug::prelude::*;
+
+/// Records what the plugin asks of the host during activation.
+pub struct TestActivateContext {
+    pub latency: Cell<u32>,
+}
+
+impl ActivateContext<DannaSep> for TestActivateContext {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    fn execute(&self, _task: ()) {}
+    fn set_latency_samples(&self, samples: u32) {
+        self.latency.set(samples);
+    }
+    fn set_current_voice_capacity(&self, _capacity: u32) {}
+}
+
+/// Records what the plugin asks of the host during processing (no allocation).
+pub struct TestProcessContext {
+    pub transport: Transport,
+    pub restart_requested: Cell<bool>,
+    pub latency_changed: Cell<Option<u32>>,
+}
+
+impl ProcessContext<DannaSep> for TestProcessContext {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    fn execute_background(&self, _task: ()) {}
+    fn execute_gui(&self, _task: ()) {}
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
+    fn next_event(&mut self) -> Option<PluginNoteEvent<DannaSep>> {
+        None
+    }
+    fn try_send_event(
+        &mut self,
+        event: PluginNoteEvent<DannaSep>,
+    ) -> Result<(), (PluginNoteEvent<DannaSep>, SendEventError)> {
+        Err((event, SendEventError::HostBufferFull))
+    }
+    fn set_latency_samples(&self, samples: u32) {
+        self.latency_changed.set(Some(samples));
+    }
+    fn request_restart(&self) {
+        self.restart_requested.set(true);
+    }
+    fn set_current_voice_capacity(&self, _capacity: u32) {}
+}
+
+/// The plugin's stereo or mono layout.
+pub fn layout(channels: u32) -> AudioIOLayout {
+    DannaSep::AUDIO_IO_LAYOUTS
+        .iter()
+        .copied()
+        .find(|l| l.main_output_channels == NonZeroU32::new(channels))
+        .expect("layout")
+}
+
+/// A plugin instance activated at `rate` with `max_block`, and the buffers to drive it.
+pub struct Driver {
+    pub plugin: DannaSep,
+    pub latency: u32,
+    pub channels: usize,
+    main: Vec<Vec<f32>>,
+    aux: Vec<Vec<Vec<f32>>>,
+    ctx: TestProcessContext,
+}
+
+impl Driver {
+    pub fn new(channels: u32, rate: f32, max_block: u32, mode: ProcessMode) -> Self {
+        let mut plugin = DannaSep::default();
+        let mut actx = TestActivateContext { latency: Cell::new(0) };
+        let config = BufferConfig { sample_rate: rate, min_buffer_size: None, max_buffer_size: max_block, process_mode: mode };
+        assert!(plugin.activate(&layout(channels), &config, &mut actx));
+        plugin.reset();
+        let c = channels as usize;
+        Self {
+            plugin,
+            latency: actx.latency.get(),
+            channels: c,
+            main: vec![vec![0.0; max_block as usize]; c],
+            aux: vec![vec![vec![0.0; max_block as usize]; c]; 4],
+            ctx: TestProcessContext {
+                transport: Transport::new(rate),
+                restart_requested: Cell::new(false),
+                latency_changed: Cell::new(None),
+            },
+        }
+    }
+
+    pub fn context(&self) -> &TestProcessContext {
+        &self.ctx
+    }
+
+    /// Resets the plugin as a host would on the audio thread, checked for allocations.
+    pub fn reset(&mut self) {
+        let plugin = &mut self.plugin;
+        nice_assert_no_alloc::assert_no_alloc(|| plugin.reset());
+    }
+
+    /// Runs one block in place: `io[ch]` holds the input and receives the main output;
+    /// `aux_out[stem][ch][..n]` receives the stems. Allocation free after construction.
+    pub fn process(&mut self, io: &mut [&mut [f32]], aux_out: &mut [Vec<Vec<f32>>]) -> ProcessStatus {
+        let n = io[0].len();
+        for (ch, data) in io.iter().enumerate() {
+            self.main[ch][..n].copy_from_slice(data);
+        }
+        let status = {
+            let mut buffer = Buffer::default();
+            let mut aux_buffers: [Buffer; 4] = Default::default();
+            // SAFETY: the slices outlive the buffers, which are dropped at the end of this scope.
+            unsafe {
+                let main = &mut self.main;
+                buffer.set_slices(n, |slices| {
+                    slices.clear();
+                    slices.extend(main.iter_mut().map(|c| &mut c[..n]));
+                });
+                for (b, a) in aux_buffers.iter_mut().zip(self.aux.iter_mut()) {
+                    b.set_slices(n, |slices| {
+                        slices.clear();
+                        slices.extend(a.iter_mut().map(|c| &mut c[..n]));
+                    });
+                }
+            }
+            let mut aux = AuxiliaryBuffers { inputs: &mut [], outputs: &mut aux_buffers };
+            // The audio thread's rules: no allocation inside process(). Violations are counted
+            // per thread by nice-assert-no-alloc (warn mode) and checked by the tests.
+            let (plugin, ctx) = (&mut self.plugin, &mut self.ctx);
+            nice_assert_no_alloc::assert_no_alloc(|| plugin.process(&mut buffer, &mut aux, ctx))
+        };
+        for (ch, data) in io.iter_mut().enumerate() {
+            data.copy_from_slice(&self.main[ch][..n]);
+        }
+        for (dst, src) in aux_out.iter_mut().zip(&self.aux) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                d[..n].copy_from_slice(&s[..n]);
+            }
+        }
+        status
+    }
+}

@@ -1,0 +1,132 @@
+//! `cargo xtask bundle <package> [cargo build args]`: builds the plugin bundles with
+//! `nice-plug-xtask` and ships ONNX Runtime inside them.
+//!
+//! `nice-plug-xtask` writes `target/bundled/<Name>.vst3/Contents/<arch>-linux/<Name>.so` and
+//! `target/bundled/<Name>.clap` (a plain file on Linux), with `<Name>` from `bundler.toml`. The
+//! plugin looks for `libonnxruntime.so` next to its own `.so` (see `src/ort_runtime.rs`), so the
+//! library is copied into the VST3 architecture folder and next to the `.clap` file.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+use crate::setup;
+
+/// Entry point for `cargo xtask bundle ...`.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    bundle(root, args)
+}
+
+/// Builds and bundles, then copies ONNX Runtime into the bundles. `args` are what follows
+/// `bundle` on the command line, e.g. `["danna-sep", "--release"]`.
+pub fn bundle(root: &Path, args: &[String]) -> Result<()> {
+    let forwarded = std::iter::once("bundle".to_string()).chain(args.iter().cloned());
+    nice_plug_xtask::main_with_args("cargo xtask", forwarded)?;
+
+    let ort = setup::ensure_ort(root)?;
+    let bundled = target_dir(root).join("bundled");
+    for package in packages(args) {
+        let name = bundle_name(root, &package)?;
+        let mut copied = false;
+        let vst3_dir = bundled
+            .join(format!("{name}.vst3"))
+            .join("Contents")
+            .join(vst3_arch_dir());
+        if vst3_dir.is_dir() {
+            install(&ort, &vst3_dir)?;
+            copied = true;
+        }
+        if bundled.join(format!("{name}.clap")).is_file() {
+            install(&ort, &bundled)?;
+            copied = true;
+        }
+        if !copied {
+            eprintln!("warning: no VST3 or CLAP bundle for {package}; ONNX Runtime not copied");
+        }
+    }
+    Ok(())
+}
+
+/// Copies the library into `dir` under the name the plugin looks for.
+fn install(ort: &Path, dir: &Path) -> Result<()> {
+    let dest = dir.join("libonnxruntime.so");
+    setup::atomic_copy(ort, &dest)?;
+    eprintln!("Copied ONNX Runtime to '{}'", dest.display());
+    Ok(())
+}
+
+/// The packages named on the command line, following nice-plug-xtask's convention: either
+/// `-p <pkg>` repeated, or the first argument.
+fn packages(args: &[String]) -> Vec<String> {
+    if args.first().map(String::as_str) == Some("-p") {
+        args.chunks(2)
+            .take_while(|pair| pair[0] == "-p" && pair.len() == 2)
+            .map(|pair| pair[1].clone())
+            .collect()
+    } else {
+        args.first().cloned().into_iter().collect()
+    }
+}
+
+/// The bundle name from `bundler.toml` (`[<package>] name = ...`), else the package name.
+fn bundle_name(root: &Path, package: &str) -> Result<String> {
+    let path = root.join("bundler.toml");
+    if !path.exists() {
+        return Ok(package.to_string());
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(table
+        .get(package)
+        .and_then(|t| t.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or(package)
+        .to_string())
+}
+
+/// `CARGO_TARGET_DIR` if set (relative to the root), else `<root>/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The VST3 architecture folder for this machine, as nice-plug-xtask names it.
+fn vst3_arch_dir() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86" => "i386",
+        other => other,
+    };
+    format!("{arch}-linux")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn packages_from_first_arg_or_dash_p() {
+        assert_eq!(
+            packages(&strings(&["danna-sep", "--release"])),
+            ["danna-sep"]
+        );
+        assert_eq!(
+            packages(&strings(&["-p", "a", "-p", "b", "--release"])),
+            ["a", "b"]
+        );
+        assert!(packages(&[]).is_empty());
+    }
+
+    #[test]
+    fn bundle_name_comes_from_bundler_toml() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        assert_eq!(bundle_name(root, "danna-sep").unwrap(), "Danna-Sep");
+        assert_eq!(bundle_name(root, "other").unwrap(), "other");
+    }
+}

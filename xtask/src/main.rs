@@ -1,0 +1,72 @@
+//! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! Commands:
+//! - `setup [--no-python]`: provision ONNX Runtime into `.deps/` (and the Python venv);
+//! - `bundle <package> [--release] ...`: build the VST3/CLAP bundles and ship ONNX Runtime in
+//!   them;
+//! - `test`: the project's single test command (setup, bundle, tests, clippy, fmt, Python);
+//! - `demo [--no-python]`: setup, release bundle, then separate `examples/demo.wav`;
+//! - `models ...`: the model toolchain (see `models.rs`);
+//! - anything else is handed to `nice-plug-xtask` (e.g. `known-packages`).
+
+mod bundle;
+mod demo;
+mod models;
+mod process;
+mod python;
+mod setup;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: cargo xtask <command> [args]
+
+Commands:
+  setup [--no-python]             provision ONNX Runtime (.deps/onnxruntime) and the Python venv
+  bundle <package> [--release]    build plugin bundles (target/bundled) including ONNX Runtime
+  test                            run every check: bundle, cargo test, clippy, fmt, Python tests
+  demo [--no-python]              release bundle + `danna-sep separate examples/demo.wav`
+  models <args>                   model toolchain (export/convert models)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let root = project_root();
+    let Some(command) = args.first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match command.as_str() {
+        "setup" => setup::run(&root, rest),
+        "bundle" => bundle::run(&root, rest),
+        "test" => test::run(&root, rest),
+        "demo" => demo::run(&root, rest),
+        "models" => models::run(&root, rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => nice_plug_xtask::main_with_args("cargo xtask", args.iter().cloned()),
+    }
+}
+
+/// The workspace root. Taken from where this crate was compiled rather than the working
+/// directory, so `cargo xtask` works from any subdirectory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}

@@ -1,0 +1,68 @@
+//! `cargo xtask test`: the project's single test command (what CI runs).
+//!
+//! Steps, in order:
+//! 1. setup (ONNX Runtime into `.deps/`, Python venv);
+//! 2. `bundle danna-sep` (debug profile), so the CLAP host test loads the real bundle;
+//! 3. `cargo test --workspace` with `DANNA_SEP_ORT_LIB` pointing at the provisioned library;
+//! 4. `cargo clippy --workspace --all-targets -- -D warnings`;
+//! 5. `cargo fmt --all --check`;
+//! 6. the Python tests (`python::run_tests`).
+//!
+//! Steps 1 and 2 abort on failure since everything after depends on them. Steps 3 to 6 are
+//! independent, so all of them run and the command fails at the end if any failed; that way one
+//! CI run reports every problem.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use crate::{bundle, process, python, setup};
+
+/// Entry point for `cargo xtask test`.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("`cargo xtask test` takes no arguments (got {arg})");
+    }
+    setup::setup(root, true)?;
+    let ort = setup::ort_lib_path(root);
+
+    // The debug profile: the bundle build then shares nothing with `cargo test` either way, and
+    // a debug build is far quicker than the release profile's thin LTO.
+    bundle::bundle(root, &["danna-sep".to_string()]).context("bundling failed")?;
+
+    let mut failed: Vec<&str> = Vec::new();
+    let mut step = |name: &'static str, result: Result<()>| {
+        if let Err(err) = result {
+            eprintln!("error: {name}: {err:#}");
+            failed.push(name);
+        }
+    };
+
+    let mut test = process::cargo();
+    test.args(["test", "--workspace"])
+        .env("DANNA_SEP_ORT_LIB", &ort);
+    step("cargo test", process::run(test, root));
+
+    let mut clippy = process::cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step("cargo clippy", process::run(clippy, root));
+
+    let mut fmt = process::cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    step("cargo fmt --check", process::run(fmt, root));
+
+    step("python tests", python::run_tests(root));
+
+    if failed.is_empty() {
+        println!("All checks passed.");
+        Ok(())
+    } else {
+        bail!("failed: {}", failed.join(", "))
+    }
+}
