@@ -1,6 +1,8 @@
 //! Danna-Sep RT: real-time music source separation (drums, bass, other, vocals) as a VST3 and
 //! CLAP plugin. This file is the thin plugin glue; the work happens in [`engine`].
 
+pub mod cli;
+pub mod editor;
 pub mod engine;
 pub mod modelset;
 pub mod ort_runtime;
@@ -12,6 +14,8 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
+use editor::hub::{peak, ActiveInfo};
+use editor::PluginHub;
 use engine::{
     EngineConfig, EngineShared, InferenceWorker, LatencyBudget, LatencyTier, OutputChannels,
     StemMixer, StreamingEngine, STEM_COUNT,
@@ -36,6 +40,8 @@ struct ActiveEngine {
 pub struct DannaSep {
     params: Arc<DannaSepParams>,
     active: Option<ActiveEngine>,
+    // Shared with the editor: engine status for the GUI, meters from the audio thread.
+    hub: Arc<PluginHub>,
 }
 
 impl Default for DannaSep {
@@ -44,6 +50,7 @@ impl Default for DannaSep {
         Self {
             params: Arc::new(DannaSepParams::default()),
             active: None,
+            hub: Arc::new(PluginHub::default()),
         }
     }
 }
@@ -64,6 +71,11 @@ impl DannaSep {
     /// The shared engine state while active (for the GUI and tests).
     pub fn engine_shared(&self) -> Option<Arc<EngineShared>> {
         self.active.as_ref().map(|a| a.shared.clone())
+    }
+
+    /// What the plugin shares with its editor (for the GUI and tests).
+    pub fn hub(&self) -> &Arc<PluginHub> {
+        &self.hub
     }
 }
 
@@ -101,12 +113,16 @@ impl Plugin for DannaSep {
         },
     ];
 
-    type Editor = ();
+    type Editor = editor::DannaEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.hub.clone())
     }
 
     fn activate(
@@ -127,6 +143,16 @@ impl Plugin for DannaSep {
         let factory = separation::backend_factory(self.params.model.value());
         let (engine, worker, shared) = engine::build(EngineConfig { budget, offline }, factory);
         context.set_latency_samples(budget.total() as u32);
+        self.hub.activate(
+            shared.clone(),
+            ActiveInfo {
+                latency_samples: budget.total() as u32,
+                sample_rate: config.sample_rate,
+                max_block: budget.max_block as u32,
+                tier,
+                model: self.params.model.value(),
+            },
+        );
         self.active = Some(ActiveEngine {
             engine,
             _worker: worker,
@@ -145,6 +171,7 @@ impl Plugin for DannaSep {
     }
 
     fn deactivate(&mut self) {
+        self.hub.deactivate();
         self.active = None;
     }
 
@@ -165,6 +192,9 @@ impl Plugin for DannaSep {
         let settings = self.params.mixer_settings();
         let max = a.engine.budget().max_block;
         let n = buffer.samples();
+        // Block peaks for the editor's meters: kept on the stack, published once at the end.
+        let mut stem_peaks = [0.0f32; STEM_COUNT];
+        let mut main_peak = 0.0f32;
         let mut start = 0;
         while start < n {
             let end = (start + max).min(n);
@@ -174,6 +204,9 @@ impl Plugin for DannaSep {
                 let right = &channels[channels.len() - 1][start..end];
                 a.engine.process(left, right)
             };
+            for (s, p) in stem_peaks.iter_mut().enumerate() {
+                *p = p.max(peak(block.stem(s, 0))).max(peak(block.stem(s, 1)));
+            }
             let Some(main) = OutputChannels::from_channels(channels, start..end) else {
                 return ProcessStatus::Normal;
             };
@@ -183,8 +216,12 @@ impl Plugin for DannaSep {
                     .and_then(|b| OutputChannels::from_channels(b.as_slice(), start..end))
             });
             a.mixer.mix(block, &settings, main, aux_channels);
+            for ch in buffer.as_slice_immutable() {
+                main_peak = main_peak.max(peak(&ch[start..end]));
+            }
             start = end;
         }
+        self.hub.meters.publish(stem_peaks, main_peak);
         ProcessStatus::Tail(a.engine.latency() as u32)
     }
 }

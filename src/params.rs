@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use crossbeam_utils::atomic::AtomicCell;
 use nice_plug::prelude::*;
 
+use crate::editor::view_model::EditorSize;
 use crate::engine::{LatencyTier, MixerSettings, OutputSelect, STEM_COUNT};
 
 /// Which models the backend runs.
@@ -100,6 +102,10 @@ pub struct DannaSepParams {
     /// Plays the dry input, still delayed by the reported latency.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Editor window size in logical pixels; not a parameter, but saved with the plugin state
+    /// so the window reopens at the size the user left it.
+    #[persist = "editor-state"]
+    pub editor_state: Arc<AtomicCell<EditorSize>>,
 }
 
 impl Default for DannaSepParams {
@@ -126,6 +132,7 @@ impl Default for DannaSepParams {
             model: EnumParam::new("Model set", ModelChoice::Full),
             tier: EnumParam::new("Latency tier", LatencyTier::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
         }
     }
 }

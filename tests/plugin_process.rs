@@ -1,6 +1,9 @@
 //! The plugin driven through nice-plug's `process()` directly: latency alignment at many block
 //! sizes and host rates, mono and stereo, aux outputs, and no allocation on the audio thread.
 
+// Index loops over time read more clearly than iterator chains when comparing signals.
+#![allow(clippy::needless_range_loop)]
+
 #[path = "support/engine.rs"]
 mod engine_support;
 #[path = "support/host.rs"]
@@ -19,11 +22,19 @@ fn settle(d: &Driver) -> BackendState {
         let s = shared.status.state();
         if s != BackendState::Loading {
             if std::env::var_os("CI").is_some() {
-                assert_eq!(s, BackendState::Ready, "CI provisions ONNX Runtime: {}", d.plugin.status_line());
+                assert_eq!(
+                    s,
+                    BackendState::Ready,
+                    "CI provisions ONNX Runtime: {}",
+                    d.plugin.status_line()
+                );
             }
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "backend never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backend never started"
+        );
         std::thread::yield_now();
     }
 }
@@ -36,7 +47,10 @@ struct Output {
 fn run(d: &mut Driver, input: &[Vec<f32>], blocks: &[usize]) -> Output {
     let total = input[0].len();
     let c = d.channels;
-    let mut out = Output { main: vec![vec![0.0; total]; c], aux: vec![vec![vec![0.0; total]; c]; 4] };
+    let mut out = Output {
+        main: vec![vec![0.0; total]; c],
+        aux: vec![vec![vec![0.0; total]; c]; 4],
+    };
     let max = *blocks.iter().max().unwrap();
     let mut io: Vec<Vec<f32>> = vec![vec![0.0; max]; c];
     let mut aux: Vec<Vec<Vec<f32>>> = vec![vec![vec![0.0; max]; c]; 4];
@@ -47,7 +61,11 @@ fn run(d: &mut Driver, input: &[Vec<f32>], blocks: &[usize]) -> Output {
         }
         let mut slices: Vec<&mut [f32]> = io.iter_mut().map(|v| &mut v[..n]).collect();
         let status = d.process(&mut slices, &mut aux);
-        assert_eq!(status, ProcessStatus::Tail(d.latency), "the tail flushes the buffered audio");
+        assert_eq!(
+            status,
+            ProcessStatus::Tail(d.latency),
+            "the tail flushes the buffered audio"
+        );
         for ch in 0..c {
             out.main[ch][pos..pos + n].copy_from_slice(&io[ch][..n]);
             for s in 0..4 {
@@ -62,7 +80,11 @@ fn run(d: &mut Driver, input: &[Vec<f32>], blocks: &[usize]) -> Output {
 fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) -> f32 {
     (from..out.len())
         .map(|t| {
-            let x = if t >= latency { scale * input[t - latency] } else { 0.0 };
+            let x = if t >= latency {
+                scale * input[t - latency]
+            } else {
+                0.0
+            };
             (out[t] - x).abs()
         })
         .fold(0.0, f32::max)
@@ -70,8 +92,11 @@ fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) 
 
 #[test]
 fn offline_render_is_aligned_to_the_reported_latency_at_every_block_size_rate_and_width() {
-    let cases: &[(f32, u32, &[usize])] =
-        &[(44_100.0, 2, &[1, 7, 64, 480, 512, 1000, 4096]), (48_000.0, 2, &[64, 1000]), (96_000.0, 1, &[512, 4096])];
+    let cases: &[(f32, u32, &[usize])] = &[
+        (44_100.0, 2, &[1, 7, 64, 480, 512, 1000, 4096]),
+        (48_000.0, 2, &[64, 1000]),
+        (96_000.0, 1, &[512, 4096]),
+    ];
     for &(rate, channels, sizes) in cases {
         let mut seqs: Vec<(String, Vec<usize>)> = Vec::new();
         for &s in sizes {
@@ -87,20 +112,40 @@ fn offline_render_is_aligned_to_the_reported_latency_at_every_block_size_rate_an
             // Latency plus a few seconds: several Balanced-tier hops and crossfades.
             let total = latency + (3.5 * rate) as usize;
             let input: Vec<Vec<f32>> = (0..channels as u64)
-                .map(|c| if rate == 44_100.0 { noise(total, 60 + c) } else { tones(total, rate as u32, 60 + c) })
+                .map(|c| {
+                    if rate == 44_100.0 {
+                        noise(total, 60 + c)
+                    } else {
+                        tones(total, rate as u32, 60 + c)
+                    }
+                })
                 .collect();
-            let blocks =
-                if pattern.is_empty() { random_blocks(total, 4096, 61) } else { fixed_blocks(total, pattern[0]) };
+            let blocks = if pattern.is_empty() {
+                random_blocks(total, 4096, 61)
+            } else {
+                fixed_blocks(total, pattern[0])
+            };
             let out = run(&mut d, &input, &blocks);
-            let (tol, from) = if rate == 44_100.0 { (1e-5, 0) } else { (5e-3, latency + rate as usize / 10) };
+            let (tol, from) = if rate == 44_100.0 {
+                (1e-5, 0)
+            } else {
+                (5e-3, latency + rate as usize / 10)
+            };
             let what = format!("{rate} Hz, {channels} ch, blocks {name}");
             for ch in 0..channels as usize {
                 let e = max_err(&out.main[ch], &input[ch], latency, 1.0, from);
                 assert!(e < tol, "main {what}: {e}");
                 // One sample off would be far outside the tolerance.
-                assert!(max_err(&out.main[ch], &input[ch], latency - 1, 1.0, from) > 10.0 * tol, "{what}");
+                assert!(
+                    max_err(&out.main[ch], &input[ch], latency - 1, 1.0, from) > 10.0 * tol,
+                    "{what}"
+                );
                 for s in 0..4 {
-                    let scale = if state == BackendState::Ready { 0.25 } else { 0.0 };
+                    let scale = if state == BackendState::Ready {
+                        0.25
+                    } else {
+                        0.0
+                    };
                     let e = max_err(&out.aux[s][ch], &input[ch], latency, scale, from);
                     assert!(e < tol, "aux {s} {what}: {e}");
                 }
@@ -114,7 +159,10 @@ fn process_never_allocates_including_the_first_block_after_activate_and_reset() 
     // The checker is live in this build: an allocation inside it is counted.
     let before = nice_assert_no_alloc::violation_count();
     nice_assert_no_alloc::assert_no_alloc(|| std::hint::black_box(vec![1u8; 16]).len());
-    assert!(nice_assert_no_alloc::violation_count() > before, "allocation checker is not active");
+    assert!(
+        nice_assert_no_alloc::violation_count() > before,
+        "allocation checker is not active"
+    );
     for mode in [ProcessMode::Realtime, ProcessMode::Offline] {
         for channels in [2u32, 1] {
             let mut d = Driver::new(channels, 48_000.0, 512, mode);
@@ -129,7 +177,11 @@ fn process_never_allocates_including_the_first_block_after_activate_and_reset() 
             run(&mut d, &input, &blocks[1..half]);
             d.reset();
             run(&mut d, &input, &blocks[..half]);
-            assert_eq!(nice_assert_no_alloc::violation_count(), start, "{mode:?}, {channels} ch: allocated in process()");
+            assert_eq!(
+                nice_assert_no_alloc::violation_count(),
+                start,
+                "{mode:?}, {channels} ch: allocated in process()"
+            );
         }
     }
 }
@@ -139,12 +191,21 @@ fn changing_the_latency_tier_asks_the_host_for_a_restart_and_keeps_the_latency()
     let mut d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);
     let latency = d.latency;
     let params = d.plugin.params();
-    let tier = params.param_map().into_iter().find(|(id, _, _)| id == "tier").expect("tier param").1;
+    let tier = params
+        .param_map()
+        .into_iter()
+        .find(|(id, _, _)| id == "tier")
+        .expect("tier param")
+        .1;
     // Set through the same pointer a host uses.
     unsafe { tier._internal_set_normalized_value(0.0) };
     let input = vec![vec![0.0f32; 256]; 2];
     run(&mut d, &input, &[256]);
     assert!(d.context().restart_requested.get(), "restart requested");
-    assert_eq!(d.context().latency_changed.get(), None, "latency is constant while active");
+    assert_eq!(
+        d.context().latency_changed.get(),
+        None,
+        "latency is constant while active"
+    );
     assert_eq!(d.latency, latency);
 }

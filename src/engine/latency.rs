@@ -184,7 +184,8 @@ mod tests {
                 break;
             }
             let ready_from = handed(g.window_end(k) - 1);
-            let slack = handed(need_at) - ready_from - (b.compute_allowance + b.wakeup_allowance) as i64;
+            let slack =
+                handed(need_at) - ready_from - (b.compute_allowance + b.wakeup_allowance) as i64;
             worst = worst.min(slack);
             k += 1;
         }
@@ -193,7 +194,13 @@ mod tests {
 
     #[test]
     fn the_formula_leaves_the_full_compute_allowance_for_any_block_sequence() {
-        let spec = TierSpec { left_context: 300, hop: 1000, crossfade: 100, lookahead: 400, compute_allowance: 900 };
+        let spec = TierSpec {
+            left_context: 300,
+            hop: 1000,
+            crossfade: 100,
+            lookahead: 400,
+            compute_allowance: 900,
+        };
         for max_block in [1usize, 7, 64, 256, 1000] {
             let b = LatencyBudget::from_spec(spec, 44_100, max_block);
             let total = b.total() + 12 * b.geometry.hop;
@@ -224,14 +231,21 @@ mod tests {
             let (we, need) = (b.geometry.window_end(k), k * b.geometry.hop as i64 + l);
             let mut adversarial = vec![1usize; (we - 1) as usize];
             adversarial.push(max_block);
-            adversarial.extend(std::iter::repeat_n(1, (need + 1 - (we - 1 + max_block as i64)) as usize));
+            adversarial.extend(std::iter::repeat_n(
+                1,
+                (need + 1 - (we - 1 + max_block as i64)) as usize,
+            ));
             adversarial.extend(std::iter::repeat_n(1, total));
             sequences.push(adversarial);
-            let worst = sequences.iter().map(|v| worst_slack(&b, l, v)).min().unwrap();
+            let worst = sequences
+                .iter()
+                .map(|v| worst_slack(&b, l, v))
+                .min()
+                .unwrap();
             // Never short, and conservative by exactly two samples: a window completes at
             // least one sample into its block, and the output needs at least one sample of
             // its block, but the formula counts a whole block.
             assert_eq!(worst, 2, "max block {max_block}");
-    }
+        }
     }
 }

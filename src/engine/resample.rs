@@ -185,7 +185,7 @@ mod tests {
             for (a, b) in [(rate, MODEL_RATE), (MODEL_RATE, rate)] {
                 let r = aligned_fft(a, b, 1).unwrap();
                 assert!(
-                    r.fft_size_in() % 2 == 0 && r.fft_size_out() % 2 == 0,
+                    r.fft_size_in().is_multiple_of(2) && r.fft_size_out().is_multiple_of(2),
                     "{a} -> {b}"
                 );
             }

@@ -29,7 +29,7 @@ pub fn tones(n: usize, rate: u32, seed: u64) -> Vec<f32> {
             (
                 rng.random_range(50.0..9000.0),
                 rng.random_range(0.02..0.15),
-                rng.random_range(0.0..6.28),
+                rng.random_range(0.0..std::f32::consts::TAU),
             )
         })
         .collect();
@@ -60,7 +60,7 @@ pub fn random_blocks(total: usize, max: usize, seed: u64) -> Vec<usize> {
 /// Fixed-size blocks summing to `total`.
 pub fn fixed_blocks(total: usize, size: usize) -> Vec<usize> {
     let mut v = vec![size; total / size];
-    if total % size > 0 {
+    if !total.is_multiple_of(size) {
         v.push(total % size);
     }
     v

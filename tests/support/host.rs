@@ -81,8 +81,15 @@ pub struct Driver {
 impl Driver {
     pub fn new(channels: u32, rate: f32, max_block: u32, mode: ProcessMode) -> Self {
         let mut plugin = DannaSep::default();
-        let mut actx = TestActivateContext { latency: Cell::new(0) };
-        let config = BufferConfig { sample_rate: rate, min_buffer_size: None, max_buffer_size: max_block, process_mode: mode };
+        let mut actx = TestActivateContext {
+            latency: Cell::new(0),
+        };
+        let config = BufferConfig {
+            sample_rate: rate,
+            min_buffer_size: None,
+            max_buffer_size: max_block,
+            process_mode: mode,
+        };
         assert!(plugin.activate(&layout(channels), &config, &mut actx));
         plugin.reset();
         let c = channels as usize;
@@ -112,7 +119,11 @@ impl Driver {
 
     /// Runs one block in place: `io[ch]` holds the input and receives the main output;
     /// `aux_out[stem][ch][..n]` receives the stems. Allocation free after construction.
-    pub fn process(&mut self, io: &mut [&mut [f32]], aux_out: &mut [Vec<Vec<f32>>]) -> ProcessStatus {
+    pub fn process(
+        &mut self,
+        io: &mut [&mut [f32]],
+        aux_out: &mut [Vec<Vec<f32>>],
+    ) -> ProcessStatus {
         let n = io[0].len();
         for (ch, data) in io.iter().enumerate() {
             self.main[ch][..n].copy_from_slice(data);
@@ -134,7 +145,10 @@ impl Driver {
                     });
                 }
             }
-            let mut aux = AuxiliaryBuffers { inputs: &mut [], outputs: &mut aux_buffers };
+            let mut aux = AuxiliaryBuffers {
+                inputs: &mut [],
+                outputs: &mut aux_buffers,
+            };
             // The audio thread's rules: no allocation inside process(). Violations are counted
             // per thread by nice-assert-no-alloc (warn mode) and checked by the tests.
             let (plugin, ctx) = (&mut self.plugin, &mut self.ctx);

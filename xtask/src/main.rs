@@ -7,6 +7,7 @@
 //! - `test`: the project's single test command (setup, bundle, tests, clippy, fmt, Python);
 //! - `demo [--no-python]`: setup, release bundle, then separate `examples/demo.wav`;
 //! - `models ...`: the model toolchain (see `models.rs`);
+//! - `screenshot`: the editor under Xvfb (standalone build) to `docs/screenshot.png`;
 //! - anything else is handed to `nice-plug-xtask` (e.g. `known-packages`).
 
 mod bundle;
@@ -14,6 +15,7 @@ mod demo;
 mod models;
 mod process;
 mod python;
+mod screenshot;
 mod setup;
 mod test;
 
@@ -28,7 +30,8 @@ Commands:
   bundle <package> [--release]    build plugin bundles (target/bundled) including ONNX Runtime
   test                            run every check: bundle, cargo test, clippy, fmt, Python tests
   demo [--no-python]              release bundle + `danna-sep separate examples/demo.wav`
-  models <args>                   model toolchain (export/convert models)";
+  models <args>                   model toolchain (export/convert models)
+  screenshot                      the editor under Xvfb (standalone build) -> docs/screenshot.png";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +57,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "test" => test::run(&root, rest),
         "demo" => demo::run(&root, rest),
         "models" => models::run(&root, rest),
+        "screenshot" => screenshot::run(&root),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

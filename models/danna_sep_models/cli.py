@@ -1,0 +1,93 @@
+"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check}``.
+
+``cargo xtask models ...`` forwards its arguments here (see xtask/src/models.rs).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .configs import CONFIGS, MODEL_NAMES
+
+
+def _weights(args) -> Dict[str, Path]:
+    return {m: Path(getattr(args, m)) for m in MODEL_NAMES if getattr(args, m, None)}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="danna_sep_models")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("export", help="export our definitions (random init or checkpoints) to an ONNX model set")
+    e.add_argument("--out", required=True, type=Path, help="model-set folder to write")
+    e.add_argument("--config", default="small", choices=sorted(CONFIGS))
+    e.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated subset of xumx,unet,demucs")
+    for m in MODEL_NAMES:
+        e.add_argument(f"--{m}", metavar="FILE", help=f"{m} weights: TorchScript, checkpoint or state_dict")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--atol", type=float, default=1e-4, help="max abs ORT-vs-PyTorch difference accepted")
+    e.add_argument("--name", default=None)
+    e.add_argument("--allow-pickle", action="store_true", help="load trusted checkpoints that pickle non-tensor objects")
+
+    i = sub.add_parser("import-danna", help="convert the official Danna-Sep files (or training checkpoints)")
+    i.add_argument("src", type=Path, help="folder with xumx.onnx, unet_attention.pth, demucs_4_decoders.pth")
+    i.add_argument("--out", required=True, type=Path)
+    for m in MODEL_NAMES:
+        i.add_argument(f"--{m}", metavar="FILE", help=f"use this file for {m} instead of looking in SRC")
+    i.add_argument("--atol", type=float, default=1e-4)
+    i.add_argument("--allow-pickle", action="store_true", help="load trusted checkpoints that pickle non-tensor objects")
+
+    r = sub.add_parser("reference", help="separate WAV files with the original recipe on an ONNX model set")
+    r.add_argument("--model-set", required=True, type=Path)
+    r.add_argument("--mode", default="full", choices=["full", "fast"])
+    r.add_argument("--outdir", default=Path("."), type=Path)
+    r.add_argument("--vectorised-wiener", action="store_true", help="numpy EM instead of norbert (same maths)")
+    r.add_argument("inputs", nargs="+", type=Path)
+
+    c = sub.add_parser("check", help="validate a model-set folder (manifest + ONNX files)")
+    c.add_argument("model_set", type=Path)
+
+    args = p.parse_args(argv)
+    _quiet_warnings()
+    t0 = time.time()
+    if args.cmd == "export":
+        from .modelset import export_set
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        bad = [m for m in models if m not in MODEL_NAMES]
+        if bad:
+            p.error(f"unknown model(s) {bad}; expected a subset of {MODEL_NAMES}")
+        path = export_set(args.out, args.config, models, _weights(args), args.seed, args.atol, args.name,
+                          allow_pickle=args.allow_pickle)
+        print(f"wrote {path} ({time.time() - t0:.1f} s)")
+    elif args.cmd == "import-danna":
+        from .modelset import import_danna
+        path = import_danna(args.src, args.out, _weights(args), args.atol, allow_pickle=args.allow_pickle)
+        print(f"wrote {path} ({time.time() - t0:.1f} s)")
+    elif args.cmd == "reference":
+        from .reference import separate_files
+        for f in separate_files(args.inputs, args.model_set, args.outdir, args.mode, args.vectorised_wiener):
+            print(f"wrote {f}")
+    elif args.cmd == "check":
+        from .modelset import check_set
+        check_set(args.model_set)
+        print(f"{args.model_set}: OK")
+    return 0
+
+
+def _quiet_warnings() -> None:
+    """The exporter's tracer/deprecation warnings are expected; keep the output readable."""
+    import warnings
+    for cat in (DeprecationWarning, FutureWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=cat)
+    try:
+        import torch.jit
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    except (ImportError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
