@@ -34,11 +34,13 @@
 //! Which module is loaded: see `host::plugin_library` (the bundle if it is current, else the
 //! cdylib, which exports the same entry points); `DANNA_SEP_VST3_PATH` overrides it.
 
-// Index loops over time read more clearly than iterator chains when comparing signals.
-#![allow(clippy::needless_range_loop)]
+// The module entry points (`ModuleEntry`/`ModuleExit`) and the bundle layout are Linux's.
+#![cfg(target_os = "linux")]
 
 #[path = "vst3/host.rs"]
 mod host;
+#[path = "common/signals.rs"]
+mod signals;
 
 use std::path::Path;
 
@@ -47,6 +49,7 @@ use danna_sep::ort_runtime;
 use danna_sep::DannaSep;
 use host::{Instance, Module, Run, AUX_BUS, INPUT, MAIN_BUS, OUTPUT, SAMPLE_32, SAMPLE_64};
 use nice_plug::prelude::Vst3Plugin;
+use signals::{assert_delayed, correlation_peak, noise, relative_error_db, tones, Rng};
 use vst3::Steinberg::Vst::BusInfo_::BusFlags_;
 use vst3::Steinberg::Vst::{SpeakerArr, SpeakerArrangement};
 use vst3::Steinberg::{kResultFalse, kResultOk, TUID};
@@ -62,59 +65,6 @@ const STEREO: SpeakerArrangement = SpeakerArr::kStereo;
 const MONO: SpeakerArrangement = SpeakerArr::kMono;
 /// Channels per output bus in the stereo layout: main + 4 stems.
 const OUTPUT_CHANNELS: [usize; 5] = [2; 5];
-
-/// A small deterministic PRNG (xorshift64*), so signals and block sequences are identical on
-/// every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// White noise in [-0.5, 0.5), `[channel][frame]`, channels independent.
-fn noise(seed: u64, channels: usize, frames: usize) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    (0..channels)
-        .map(|_| (0..frames).map(|_| (rng.unit() - 0.5) as f32).collect())
-        .collect()
-}
-
-/// Per channel, a sum of eight sines between 60 Hz and 9.5 kHz with seeded amplitudes and
-/// phases: well inside both the host's and the model's band, so resampling keeps all of it.
-fn tones(seed: u64, channels: usize, frames: usize, rate: f64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    (0..channels)
-        .map(|_| {
-            let parts: Vec<(f64, f64, f64)> = (0..8)
-                .map(|_| {
-                    (
-                        60.0 + rng.unit() * 9_440.0,
-                        0.03 + rng.unit() * 0.09,
-                        rng.unit() * std::f64::consts::TAU,
-                    )
-                })
-                .collect();
-            (0..frames)
-                .map(|i| {
-                    let t = i as f64 / rate;
-                    parts
-                        .iter()
-                        .map(|&(f, a, p)| a * (std::f64::consts::TAU * f * t + p).sin())
-                        .sum::<f64>() as f32
-                })
-                .collect()
-        })
-        .collect()
-}
 
 /// Block-size patterns: fixed 64, 1000 (divides neither the latency nor any window) and 4096
 /// (the announced maximum), and a seeded random sequence in 1..=4096 covering `total` frames.
@@ -157,9 +107,15 @@ fn open() -> (Module, TUID) {
 /// Terminates `instance` and checks that every reference was released.
 fn finish(instance: Instance<'_>) {
     let (component, host, handler) = instance.terminate();
-    assert_eq!(component, 0, "the component outlived its last host reference");
+    assert_eq!(
+        component, 0,
+        "the component outlived its last host reference"
+    );
     assert_eq!(host, 1, "the plugin kept a reference to IHostApplication");
-    assert_eq!(handler, 1, "the plugin kept a reference to IComponentHandler");
+    assert_eq!(
+        handler, 1,
+        "the plugin kept a reference to IComponentHandler"
+    );
 }
 
 /// Releases the factory, exits and unloads the module.
@@ -187,7 +143,10 @@ fn check_reports(label: &str, run: &Run, rate: f64) {
         "{label}: getLatencySamples() vs the Balanced-tier budget at {rate} Hz, max block \
          {MAX_BLOCK}"
     );
-    assert_eq!(run.latency_after, run.latency, "{label}: latency changed while active");
+    assert_eq!(
+        run.latency_after, run.latency,
+        "{label}: latency changed while active"
+    );
     assert_eq!(
         run.latency_restarts_on_activate, 1,
         "{label}: restartComponent(kLatencyChanged) calls on activation"
@@ -217,8 +176,8 @@ fn ort_expected() -> Option<String> {
             ));
         }
     }
-    let no_fallback = std::env::var_os(ort_runtime::ENV_NO_FALLBACK)
-        .is_some_and(|v| !v.is_empty() && v != "0");
+    let no_fallback =
+        std::env::var_os(ort_runtime::ENV_NO_FALLBACK).is_some_and(|v| !v.is_empty() && v != "0");
     if !no_fallback && Path::new(ort_runtime::PROJECT_LIB).is_file() {
         return Some(format!("{} exists", ort_runtime::PROJECT_LIB));
     }
@@ -247,72 +206,6 @@ fn stem_gain(label: &str, run: &Run) -> f32 {
          provisioned here; `cargo xtask setup` provisions it). Checking silence instead."
     );
     0.0
-}
-
-/// Asserts `out[n] == gain * input[n - latency]` within `tol`, and silence before the latency.
-fn assert_delayed(label: &str, out: &[f32], input: &[f32], gain: f32, latency: usize, tol: f32) {
-    let want = |n: usize| {
-        if n >= latency {
-            gain * input[n - latency]
-        } else {
-            0.0
-        }
-    };
-    let mut worst = (0.0f32, 0usize);
-    for (n, &o) in out.iter().enumerate() {
-        let err = (o - want(n)).abs();
-        if err > worst.0 {
-            worst = (err, n);
-        }
-    }
-    assert!(
-        worst.0 <= tol,
-        "{label}: max error {} at frame {} (latency {latency}): got {}, want {}",
-        worst.0,
-        worst.1,
-        out[worst.1],
-        want(worst.1)
-    );
-}
-
-/// The lag in `lags` maximising the normalised cross-correlation of `out` against `input` over
-/// `segment` (indices into `input`). Normalised by the output energy at each lag, so a louder
-/// stretch of output cannot win over the best-matching one.
-fn correlation_peak(
-    out: &[f32],
-    input: &[f32],
-    segment: std::ops::Range<usize>,
-    lags: std::ops::RangeInclusive<usize>,
-) -> usize {
-    lags.map(|lag| {
-        let (mut c, mut e) = (0.0f64, 0.0f64);
-        for n in segment.clone() {
-            let o = f64::from(out[n + lag]);
-            c += o * f64::from(input[n]);
-            e += o * o;
-        }
-        (lag, c / e.sqrt().max(f64::MIN_POSITIVE))
-    })
-    .max_by(|a, b| a.1.total_cmp(&b.1))
-    .unwrap()
-    .0
-}
-
-/// `10 log10(|out - gain·delayed input|² / |gain·delayed input|²)` over output frames `range`.
-fn relative_error_db(
-    out: &[f32],
-    input: &[f32],
-    gain: f32,
-    latency: usize,
-    range: std::ops::Range<usize>,
-) -> f64 {
-    let (mut err, mut sig) = (0.0f64, 0.0f64);
-    for n in range {
-        let want = f64::from(gain * input[n - latency]);
-        err += (f64::from(out[n]) - want).powi(2);
-        sig += want * want;
-    }
-    10.0 * (err / sig).log10()
 }
 
 /// Exact alignment at 44.1 kHz: noise in, the same noise out, delayed by the latency.
@@ -359,7 +252,11 @@ fn factory_lists_the_effect_and_an_instance_has_the_stem_buses() {
         );
         // Hosts connect only default-active buses unless the user asks; the stems should be
         // there without that.
-        assert_ne!(bus.flags & default_active, 0, "bus {b} not active by default: {bus:?}");
+        assert_ne!(
+            bus.flags & default_active,
+            0,
+            "bus {b} not active by default: {bus:?}"
+        );
     }
     assert_eq!(inputs[0].bus_type, MAIN_BUS, "{inputs:?}");
     assert_eq!(outputs[0].bus_type, MAIN_BUS, "{outputs:?}");
@@ -377,10 +274,15 @@ fn factory_lists_the_effect_and_an_instance_has_the_stem_buses() {
     instance.activate_all_audio_buses();
 
     // The host proposes layouts; the plugin takes stereo and mono everywhere, nothing else.
-    assert_eq!(instance.set_arrangements(MONO, &[MONO; 5]), kResultOk, "mono");
+    assert_eq!(
+        instance.set_arrangements(MONO, &[MONO; 5]),
+        kResultOk,
+        "mono"
+    );
     let mono = instance.audio_buses(OUTPUT);
     assert!(
-        mono.iter().all(|b| (b.channels, b.arrangement) == (1, MONO)),
+        mono.iter()
+            .all(|b| (b.channels, b.arrangement) == (1, MONO)),
         "after choosing mono: {mono:?}"
     );
     let surround = SpeakerArr::k51;
@@ -394,7 +296,11 @@ fn factory_lists_the_effect_and_an_instance_has_the_stem_buses() {
         kResultFalse,
         "the number of output buses is fixed"
     );
-    assert_eq!(instance.set_arrangements(STEREO, &[STEREO; 5]), kResultOk, "stereo");
+    assert_eq!(
+        instance.set_arrangements(STEREO, &[STEREO; 5]),
+        kResultOk,
+        "stereo"
+    );
     assert!(instance
         .audio_buses(OUTPUT)
         .iter()

@@ -7,8 +7,10 @@
 //! reports, so tests can check that nothing (host or plugin) kept a reference it should not have.
 //!
 //! The host objects given to the plugin (`IHostApplication`, `IComponentHandler`) only flip
-//! atomics: nice-plug may call them from inside `process`, where its allocation checker (debug
-//! builds) aborts on any allocation.
+//! atomics: nice-plug calls the handler from whichever thread asks for a restart (the host's
+//! main thread, or its own background thread for requests made while processing), and nothing
+//! the host does on the audio thread may allocate (nice-plug's allocation checker is active in
+//! debug builds).
 
 use std::ffi::{c_char, c_void};
 use std::marker::PhantomData;
@@ -17,6 +19,9 @@ use std::ptr::{null_mut, NonNull};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use libloading::os::unix::Library;
+
+#[path = "../common/plugin_binary.rs"]
+mod plugin_binary;
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirection, BusDirections_, BusInfo, BusTypes_,
     IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentHandlerTrait,
@@ -26,9 +31,8 @@ use vst3::Steinberg::Vst::{
     SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    int32, kNotImplemented, kResultOk, tresult, FUnknown, IPluginBaseTrait,
-    IPluginFactory, IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo,
-    PClassInfo2, TUID,
+    int32, kNotImplemented, kResultOk, tresult, FUnknown, IPluginBaseTrait, IPluginFactory,
+    IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID,
 };
 use vst3::{Class, ComPtr, ComWrapper, Interface};
 
@@ -51,64 +55,10 @@ pub const SAMPLE_64: int32 = SymbolicSampleSizes_::kSample64 as int32;
 pub const OFFLINE: int32 = ProcessModes_::kOffline as int32;
 pub const LATENCY_CHANGED: int32 = RestartFlags_::kLatencyChanged as int32;
 
-/// The VST3 module to test, in order of preference (the same rules as the CLAP host test's
-/// `common::clap_host::plugin_library`):
-/// 1. `$DANNA_SEP_VST3_PATH`;
-/// 2. the bundle's module ([`BUNDLE_MODULE`]), if it is newer than every source file (so a
-///    stale bundle from an earlier `cargo xtask bundle` is not tested by mistake);
-/// 3. the cdylib `cargo test` built next to this test binary (`target/debug/deps/`), which is
-///    always current and exports the same VST3 entry points;
-/// 4. `target/debug/libdanna_sep.so`, built with `cargo build --lib` if missing.
+/// The VST3 module to test (the same rules as the CLAP host test; see
+/// `tests/common/plugin_binary.rs`).
 pub fn plugin_library() -> PathBuf {
-    if let Some(path) = std::env::var_os(ENV_VST3_PATH) {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bundle = root.join(BUNDLE_MODULE);
-    if bundle.is_file() {
-        if is_newer_than_sources(&bundle, root) {
-            return bundle;
-        }
-        eprintln!(
-            "note: {} is older than the sources; testing the freshly built cdylib instead",
-            bundle.display()
-        );
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    if let Some(cdylib) = exe.parent().map(|d| d.join("libdanna_sep.so")) {
-        if cdylib.is_file() {
-            return cdylib;
-        }
-    }
-    let cdylib = root.join("target/debug/libdanna_sep.so");
-    if !cdylib.is_file() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--lib"])
-            .current_dir(root)
-            .status()
-            .expect("running cargo build --lib");
-        assert!(status.success(), "cargo build --lib failed");
-    }
-    cdylib
-}
-
-/// Whether `file` was modified after every file under `src/` and `Cargo.toml`.
-fn is_newer_than_sources(file: &Path, root: &Path) -> bool {
-    fn newest(path: &Path) -> std::time::SystemTime {
-        let mut t = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::UNIX_EPOCH);
-        if path.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                t = t.max(newest(&entry.path()));
-            }
-        }
-        t
-    }
-    let Ok(built) = std::fs::metadata(file).and_then(|m| m.modified()) else {
-        return false;
-    };
-    built >= newest(&root.join("src")).max(newest(&root.join("Cargo.toml")))
+    plugin_binary::plugin_library(ENV_VST3_PATH, BUNDLE_MODULE)
 }
 
 /// Releases `ptr` and returns the reference count the object reports afterwards: 0 means it was
@@ -123,7 +73,11 @@ pub fn release_last<I: Interface>(ptr: ComPtr<I>) -> u32 {
 
 /// The number of references to a host object the test created (its own included).
 pub fn ref_count<C: Class, I: Interface>(object: &ComWrapper<C>) -> u32 {
-    release_last(object.to_com_ptr::<I>().expect("host object implements the interface"))
+    release_last(
+        object
+            .to_com_ptr::<I>()
+            .expect("host object implements the interface"),
+    )
 }
 
 /// A NUL-terminated `char8` array as a `String`.
@@ -213,7 +167,10 @@ impl Module {
                     Some(f2) => {
                         let mut info2: PClassInfo2 = std::mem::zeroed();
                         assert_eq!(f2.getClassInfo2(i, &mut info2), kResultOk, "class {i}");
-                        assert_eq!(info2.cid, info.cid, "getClassInfo2({i}) describes the class");
+                        assert_eq!(
+                            info2.cid, info.cid,
+                            "getClassInfo2({i}) describes the class"
+                        );
                         (c_string(&info2.subCategories), c_string(&info2.vendor))
                     }
                     None => (String::new(), String::new()),
@@ -261,7 +218,10 @@ impl IHostApplicationTrait for HostApplication {
         // SAFETY: the caller passes a String128 to fill in.
         let name = unsafe { name.as_mut() };
         name.fill(0);
-        for (dst, src) in name.iter_mut().zip("danna-sep VST3 test host".encode_utf16()) {
+        for (dst, src) in name
+            .iter_mut()
+            .zip("danna-sep VST3 test host".encode_utf16())
+        {
             *dst = src;
         }
         kResultOk
@@ -290,8 +250,6 @@ pub struct ComponentHandler {
     pub latency_restarts: AtomicU32,
     /// All `restartComponent` calls.
     pub restarts: AtomicU32,
-    /// `performEdit` calls (parameter changes from the plugin's side).
-    pub edits: AtomicU32,
 }
 
 impl Class for ComponentHandler {
@@ -304,7 +262,6 @@ impl IComponentHandlerTrait for ComponentHandler {
     }
 
     unsafe fn performEdit(&self, _id: ParamID, _value_normalized: ParamValue) -> tresult {
-        self.edits.fetch_add(1, Ordering::SeqCst);
         kResultOk
     }
 
@@ -339,7 +296,7 @@ pub struct Run {
     pub latency: u32,
     /// `getLatencySamples()` again after processing (must not change while active).
     pub latency_after: u32,
-    /// `getTailSamples()` after processing.
+    /// `getTailSamples()` after the last block.
     pub tail: u32,
     /// `restartComponent(kLatencyChanged)` calls during `setActive(true)`.
     pub latency_restarts_on_activate: u32,
@@ -477,16 +434,12 @@ impl<'m> Instance<'m> {
             maxSamplesPerBlock: max_block as int32,
             sampleRate: rate,
         };
-        // nice-plug 0.4.2's `setupProcessing` builds the `BufferConfig` that `setActive` passes
-        // to `Plugin::activate` with the process mode of the *previous* call, and only then
-        // stores the new one; a single kOffline call would activate the plugin in real-time
-        // mode, where the engine does not wait for its worker and fills late windows with the
-        // dry signal. Hosts often call it several times; calling it twice makes the mode stick.
-        for _ in 0..2 {
-            // SAFETY: `setup` lives for the duration of the call.
-            let result = unsafe { self.processor.setupProcessing(&mut setup) };
-            assert_eq!(result, kResultOk, "setupProcessing({rate} Hz)");
-        }
+        // One call, as a DAW switching to an offline bounce makes it: the plugin must activate
+        // in offline mode and wait for its worker (stock nice-plug 0.4.2 applied the mode one
+        // call late; see vendor/README.md).
+        // SAFETY: `setup` lives for the duration of the call.
+        let result = unsafe { self.processor.setupProcessing(&mut setup) };
+        assert_eq!(result, kResultOk, "setupProcessing({rate} Hz)");
     }
 
     /// The latency the plugin reports, in samples.
@@ -510,7 +463,11 @@ impl<'m> Instance<'m> {
         self.setup_offline(rate, max_block);
         let restarts_before = self.handler.latency_restarts.load(Ordering::SeqCst);
         // SAFETY: plain calls on a live component.
-        assert_eq!(unsafe { self.component.setActive(1) }, kResultOk, "setActive(true)");
+        assert_eq!(
+            unsafe { self.component.setActive(1) },
+            kResultOk,
+            "setActive(true)"
+        );
         // A DAW reacts to kLatencyChanged by reading the latency again: the restart request must
         // come after the new latency is readable, which it is here (synchronously, on the thread
         // that created the instance, i.e. the host's main thread).
@@ -520,16 +477,19 @@ impl<'m> Instance<'m> {
         let restarts_before = self.handler.restarts.load(Ordering::SeqCst);
 
         let processor = &self.processor;
-        let outputs = std::thread::scope(|s| {
+        let (outputs, tail) = std::thread::scope(|s| {
             s.spawn(|| stream(processor, rate, max_block, input, output_channels, blocks))
                 .join()
                 .expect("audio thread panicked")
         });
 
         let latency_after = self.latency();
-        // SAFETY: plain calls on a live component.
-        let tail = unsafe { self.processor.getTailSamples() };
-        assert_eq!(unsafe { self.component.setActive(0) }, kResultOk, "setActive(false)");
+        // SAFETY: a plain call on a live component.
+        assert_eq!(
+            unsafe { self.component.setActive(0) },
+            kResultOk,
+            "setActive(false)"
+        );
         Run {
             outputs,
             latency,
@@ -566,7 +526,7 @@ impl<'m> Instance<'m> {
 }
 
 /// The audio thread's part of [`Instance::run_offline`]: `setProcessing(true)`, the blocks,
-/// `setProcessing(false)`.
+/// `getTailSamples()`, `setProcessing(false)`. Returns the outputs and the tail.
 fn stream(
     processor: &ComPtr<IAudioProcessor>,
     rate: f64,
@@ -574,7 +534,7 @@ fn stream(
     input: &[Vec<f32>],
     output_channels: &[usize],
     blocks: &[usize],
-) -> Vec<Vec<Vec<f32>>> {
+) -> (Vec<Vec<Vec<f32>>>, u32) {
     let total = input[0].len();
     let mut outputs: Vec<Vec<Vec<f32>>> = output_channels
         .iter()
@@ -604,7 +564,7 @@ fn stream(
         .collect();
     // SAFETY: a zeroed ProcessContext is valid (all plain numbers).
     let mut context: ProcessContext = unsafe { std::mem::zeroed() };
-    context.state = StatesAndFlags_::kPlaying as u32;
+    context.state = StatesAndFlags_::kPlaying;
     context.sampleRate = rate;
 
     // SAFETY (all calls below): the pointers in `data` point into the buffers above, which
@@ -694,12 +654,15 @@ fn stream(
         pos += n;
     }
 
+    // Read while processing: nice-plug answers from the last `process` call's status and
+    // forgets it in `setProcessing`.
+    let tail = unsafe { processor.getTailSamples() };
     assert_eq!(
         unsafe { processor.setProcessing(0) },
         kResultOk,
         "setProcessing(false)"
     );
-    outputs
+    (outputs, tail)
 }
 
 impl Instance<'_> {
