@@ -13,33 +13,10 @@
 mod common;
 
 use common::clap_host::{self as host, PortInfo, StreamResult, UNWRITTEN};
+use common::signals::{assert_delayed, correlation_peak, noise, relative_error_db, Rng};
 
 const MAX_FRAMES: u32 = 4096;
 const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
-
-/// A small deterministic PRNG (xorshift64*), so the signals are identical on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [-0.5, 0.5).
-    fn sample(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    }
-}
-
-/// White noise, `[channel][frame]`, channels independent.
-fn noise(seed: u64, channels: usize, frames: usize) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    (0..channels)
-        .map(|_| (0..frames).map(|_| rng.sample()).collect())
-        .collect()
-}
 
 /// Noise low-passed at `cutoff` Hz by a Blackman-windowed sinc FIR (stop band below -70 dB),
 /// so that resampling to the model rate and back cannot remove any of its energy.
@@ -182,34 +159,6 @@ fn run_patterns(
         .collect()
 }
 
-/// Asserts `out[n] == gain * input[n - latency]` within `tol` (and silence before).
-fn assert_delayed(label: &str, out: &[f32], input: &[f32], gain: f32, latency: usize, tol: f32) {
-    let mut worst = (0.0f32, 0usize);
-    for (n, &o) in out.iter().enumerate() {
-        let want = if n >= latency {
-            gain * input[n - latency]
-        } else {
-            0.0
-        };
-        let err = (o - want).abs();
-        if err > worst.0 {
-            worst = (err, n);
-        }
-    }
-    assert!(
-        worst.0 <= tol,
-        "{label}: max error {} at frame {} (latency {latency}): got {}, want {}",
-        worst.0,
-        worst.1,
-        out[worst.1],
-        if worst.1 >= latency {
-            gain * input[worst.1 - latency]
-        } else {
-            0.0
-        }
-    );
-}
-
 #[test]
 fn identity_at_44k1_is_the_input_delayed_by_the_latency() {
     let sr = 44_100.0;
@@ -231,44 +180,6 @@ fn identity_at_44k1_is_the_input_delayed_by_the_latency() {
         }
     }
     eprintln!("44.1 kHz latency: {latency} samples");
-}
-
-/// The lag in `lags` maximising the cross-correlation of `out` against `input` over `segment`
-/// (indices into `input`).
-fn correlation_peak(
-    out: &[f32],
-    input: &[f32],
-    segment: std::ops::Range<usize>,
-    lags: std::ops::RangeInclusive<usize>,
-) -> usize {
-    lags.map(|lag| {
-        let c: f64 = segment
-            .clone()
-            .map(|n| f64::from(out[n + lag]) * f64::from(input[n]))
-            .sum();
-        (lag, c)
-    })
-    .max_by(|a, b| a.1.total_cmp(&b.1))
-    .unwrap()
-    .0
-}
-
-/// `10 log10(|out - gain·delayed input|² / |gain·delayed input|²)` over `range` (output
-/// indices).
-fn relative_error_db(
-    out: &[f32],
-    input: &[f32],
-    gain: f32,
-    latency: usize,
-    range: std::ops::Range<usize>,
-) -> f64 {
-    let (mut err, mut sig) = (0.0f64, 0.0f64);
-    for n in range {
-        let want = f64::from(gain * input[n - latency]);
-        err += (f64::from(out[n]) - want).powi(2);
-        sig += want * want;
-    }
-    10.0 * (err / sig).log10()
 }
 
 #[test]

@@ -79,63 +79,9 @@ impl HostHandlers for TestHost {
     }
 }
 
-/// The CLAP library to test, in order of preference:
-/// 1. `$DANNA_SEP_CLAP_PATH`;
-/// 2. `target/bundled/Danna-Sep.clap`, if it is newer than every source file (so a stale
-///    bundle from an earlier `cargo xtask bundle` is not tested by mistake);
-/// 3. the cdylib `cargo test` built next to this test binary (`target/debug/deps/`), which is
-///    always current, as a plain cdylib exports `clap_entry` too;
-/// 4. `target/debug/libdanna_sep.so`, built with `cargo build --lib` if missing.
+/// The CLAP library to test (see `plugin_binary::plugin_library`).
 pub fn plugin_library() -> PathBuf {
-    if let Some(path) = std::env::var_os(ENV_CLAP_PATH) {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bundle = root.join("target/bundled/Danna-Sep.clap");
-    if bundle.is_file() {
-        if is_newer_than_sources(&bundle, root) {
-            return bundle;
-        }
-        eprintln!(
-            "note: {} is older than the sources; testing the freshly built cdylib instead",
-            bundle.display()
-        );
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    if let Some(cdylib) = exe.parent().map(|d| d.join("libdanna_sep.so")) {
-        if cdylib.is_file() {
-            return cdylib;
-        }
-    }
-    let cdylib = root.join("target/debug/libdanna_sep.so");
-    if !cdylib.is_file() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--lib"])
-            .current_dir(root)
-            .status()
-            .expect("running cargo build --lib");
-        assert!(status.success(), "cargo build --lib failed");
-    }
-    cdylib
-}
-
-/// Whether `file` was modified after every file under `src/` and `Cargo.toml`.
-fn is_newer_than_sources(file: &Path, root: &Path) -> bool {
-    fn newest(path: &Path) -> std::time::SystemTime {
-        let mut t = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::UNIX_EPOCH);
-        if path.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                t = t.max(newest(&entry.path()));
-            }
-        }
-        t
-    }
-    let Ok(built) = std::fs::metadata(file).and_then(|m| m.modified()) else {
-        return false;
-    };
-    built >= newest(&root.join("src")).max(newest(&root.join("Cargo.toml")))
+    super::plugin_binary::plugin_library(ENV_CLAP_PATH, "target/bundled/Danna-Sep.clap")
 }
 
 /// Loads the CLAP entry from `path`.

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod clap_host;
+pub mod plugin_binary;
+pub mod signals;
