@@ -2,6 +2,7 @@
 //! CLAP plugin. This file is the thin plugin glue; the work happens in [`engine`].
 
 pub mod cli;
+pub mod dsp;
 pub mod editor;
 pub mod engine;
 pub mod modelset;
