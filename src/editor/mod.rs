@@ -15,18 +15,21 @@
 pub mod hub;
 pub mod view_model;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use atomic_float::AtomicF32;
+
+use egui::{
+    self, pos2, vec2, Align, Align2, Color32, CornerRadius, CursorIcon, FontId, Id, Layout, Rect,
+    RichText, Sense, Stroke, StrokeKind, Ui, UiBuilder,
+};
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
 use nice_plug::editor::{HostMethods, ParentWindowHandle, SpawnedEditor};
 use nice_plug::plugin::TrackInfo;
 use nice_plug::prelude::*;
-use egui::{
-    self, pos2, vec2, Align, Align2, Color32, CornerRadius, CursorIcon, FontId, Id, Layout,
-    Rect, RichText, Sense, Stroke, StrokeKind, Ui, UiBuilder,
-};
 use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{
     baseview, create_egui_editor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame,
@@ -38,9 +41,9 @@ use crate::ort_runtime;
 use crate::params::{DannaSepParams, ModelChoice, StemParams};
 pub use hub::PluginHub;
 use view_model::{
-    db_to_fader, fader_to_gain, format_db, format_db_value, gain_to_fader,
-    meter_fraction, post_fader_peaks, stem_audibility, status_view, tier_label, EditorSize,
-    MeterBallistics, OrtStatus, Severity, StemAudibility, StatusView,
+    db_to_fader, fader_to_gain, format_db, format_db_value, gain_to_fader, meter_fraction,
+    post_fader_peaks, status_view, stem_audibility, tier_label, EditorSize, MeterBallistics,
+    OrtStatus, Severity, StatusView, StemAudibility,
 };
 
 /// Stem names as the strips show them, in engine order.
@@ -56,12 +59,19 @@ const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 pub struct DannaEditor {
     params: Arc<DannaSepParams>,
     hub: Arc<PluginHub>,
+    // Last known scale factor (physical / logical pixels), to report the size in physical
+    // pixels before a window exists; shared with the open window, which learns it on resize.
+    scale: Arc<AtomicF32>,
 }
 
 /// The plugin's editor (called from `Plugin::editor`; cheap, nothing is drawn until the host
 /// opens a window).
 pub fn create(params: Arc<DannaSepParams>, hub: Arc<PluginHub>) -> Option<DannaEditor> {
-    Some(DannaEditor { params, hub })
+    Some(DannaEditor {
+        params,
+        hub,
+        scale: Arc::new(AtomicF32::new(1.0)),
+    })
 }
 
 fn resize_hint() -> ResizeHint {
@@ -90,6 +100,9 @@ impl Editor for DannaEditor {
         gui_context: GuiContext,
         host: Option<HostMethods>,
     ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn std::error::Error>> {
+        if let Some(scale) = fallback_scale_factor {
+            self.scale.store(scale as f32, Ordering::Relaxed);
+        }
         let size = self.persisted_size();
         let state = EguiEditorState::from_size(
             LogicalSize::new(size.width as f64, size.height as f64),
@@ -98,7 +111,7 @@ impl Editor for DannaEditor {
         let settings = EguiNiceSettings::new()
             .with_tile(TITLE)
             .with_resize_hint(resize_hint());
-        let app = EditorApp::new(self.params.clone(), self.hub.clone());
+        let app = EditorApp::new(self.params.clone(), self.hub.clone(), self.scale.clone());
         let editor = create_egui_editor(state, RepaintNotifier::new(), settings, app)
             .ok_or("nice-plug-egui could not create the editor")?;
         editor.spawn(
@@ -114,7 +127,7 @@ impl Editor for DannaEditor {
         let size = self.persisted_size();
         NativeSize::from_size(
             Size::Logical(LogicalSize::new(size.width as f64, size.height as f64)),
-            1.0,
+            self.scale.load(Ordering::Relaxed) as f64,
         )
     }
 
@@ -179,10 +192,11 @@ struct EditorApp {
     main: MeterBallistics,
     last_frame: Instant,
     ort: OrtStatus,
+    scale: Arc<AtomicF32>,
 }
 
 impl EditorApp {
-    fn new(params: Arc<DannaSepParams>, hub: Arc<PluginHub>) -> Self {
+    fn new(params: Arc<DannaSepParams>, hub: Arc<PluginHub>, scale: Arc<AtomicF32>) -> Self {
         Self {
             params,
             hub,
@@ -192,6 +206,7 @@ impl EditorApp {
             main: MeterBallistics::default(),
             last_frame: Instant::now(),
             ort: OrtStatus::Unknown,
+            scale,
         }
     }
 
@@ -273,9 +288,10 @@ impl NiceEguiApp for EditorApp {
         let settings = self.params.mixer_settings();
         let (pre, main) = self.hub.meters.take();
         let post = post_fader_peaks(&settings, pre);
-        for s in 0..STEM_COUNT {
-            self.stems_pre[s].update(pre[s], dt);
-            self.stems_post[s].update(post[s], dt);
+        let meters = self.stems_pre.iter_mut().zip(&mut self.stems_post);
+        for (s, (pre_meter, post_meter)) in meters.enumerate() {
+            pre_meter.update(pre[s], dt);
+            post_meter.update(post[s], dt);
         }
         self.main.update(main, dt);
         let snapshot = self.hub.snapshot();
@@ -297,7 +313,10 @@ impl NiceEguiApp for EditorApp {
                     pos2(full.max.x, footer.min.y - 10.0),
                 );
                 let side_w = 232.0;
-                let strips = Rect::from_min_max(middle.min, pos2(middle.max.x - side_w - 12.0, middle.max.y));
+                let strips = Rect::from_min_max(
+                    middle.min,
+                    pos2(middle.max.x - side_w - 12.0, middle.max.y),
+                );
                 let side = Rect::from_min_max(pos2(strips.max.x + 12.0, middle.min.y), middle.max);
 
                 self.draw_header(ui, header, &setter, &status);
@@ -328,6 +347,8 @@ impl NiceEguiApp for EditorApp {
         }
         .clamped();
         self.params.editor_state.store(size);
+        self.scale
+            .store(new_size.scale_factor as f32, Ordering::Relaxed);
     }
 
     fn editor_closed(&mut self) {
@@ -336,13 +357,24 @@ impl NiceEguiApp for EditorApp {
 }
 
 fn panel(ui: &Ui, rect: Rect) {
-    ui.painter()
-        .rect(rect, CornerRadius::same(8), palette::PANEL, Stroke::new(1.0, palette::PANEL_EDGE), StrokeKind::Inside);
+    ui.painter().rect(
+        rect,
+        CornerRadius::same(8),
+        palette::PANEL,
+        Stroke::new(1.0, palette::PANEL_EDGE),
+        StrokeKind::Inside,
+    );
 }
 
 /// A label in small capitals above a control.
 fn caption(ui: &Ui, pos: egui::Pos2, text: &str) {
-    ui.painter().text(pos, Align2::LEFT_TOP, text, FontId::proportional(10.5), palette::DIM);
+    ui.painter().text(
+        pos,
+        Align2::LEFT_TOP,
+        text,
+        FontId::proportional(10.5),
+        palette::DIM,
+    );
 }
 
 /// Runs `f` in a child `Ui` confined to `rect`.
@@ -363,7 +395,15 @@ fn set_once<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain) {
 }
 
 /// A rounded toggle button; returns true when clicked.
-fn toggle(ui: &mut Ui, rect: Rect, id: Id, label: &str, on: bool, on_color: Color32, tip: &str) -> bool {
+fn toggle(
+    ui: &mut Ui,
+    rect: Rect,
+    id: Id,
+    label: &str,
+    on: bool,
+    on_color: Color32,
+    tip: &str,
+) -> bool {
     let response = ui
         .interact(rect, id, Sense::click())
         .on_hover_cursor(CursorIcon::PointingHand)
@@ -377,7 +417,13 @@ fn toggle(ui: &mut Ui, rect: Rect, id: Id, label: &str, on: bool, on_color: Colo
     };
     let painter = ui.painter();
     painter.rect_filled(rect, CornerRadius::same(5), fill);
-    painter.text(rect.center(), Align2::CENTER_CENTER, label, FontId::proportional(13.0), text);
+    painter.text(
+        rect.center(),
+        Align2::CENTER_CENTER,
+        label,
+        FontId::proportional(13.0),
+        text,
+    );
     response.clicked()
 }
 
@@ -390,9 +436,23 @@ struct FaderResult {
     reset: bool,
 }
 
+/// Orientation, range and colour of a fader.
+#[derive(Clone, Copy)]
+struct FaderLook {
+    /// Top of the travel as a fader-law position (1.0 = +12 dB, 0.75 = 0 dB).
+    max_pos: f32,
+    vertical: bool,
+    accent: Color32,
+}
+
 /// A fader on the [`view_model`] fader law. `pos` is the current position (0..=`max_pos`);
 /// dragging moves relative to where it was grabbed (Shift for fine moves), double-click resets.
-fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, max_pos: f32, vertical: bool, accent: Color32, tip: &str) -> FaderResult {
+fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, look: FaderLook, tip: &str) -> FaderResult {
+    let FaderLook {
+        max_pos,
+        vertical,
+        accent,
+    } = look;
     let response = ui
         .interact(rect, id, Sense::click_and_drag())
         .on_hover_cursor(if vertical {
@@ -401,7 +461,12 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, max_pos: f32, vertical: bool
             CursorIcon::ResizeHorizontal
         })
         .on_hover_text(tip);
-    let travel = if vertical { rect.height() - 16.0 } else { rect.width() - 16.0 }.max(1.0);
+    let travel = if vertical {
+        rect.height() - 16.0
+    } else {
+        rect.width() - 16.0
+    }
+    .max(1.0);
     let mut result = FaderResult::default();
     let drag_id = id.with("drag-pos");
     if response.drag_started() {
@@ -411,7 +476,11 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, max_pos: f32, vertical: bool
     if response.dragged() {
         let delta = response.drag_delta();
         let along = if vertical { -delta.y } else { delta.x };
-        let fine = if ui.input(|i| i.modifiers.shift) { 0.2 } else { 1.0 };
+        let fine = if ui.input(|i| i.modifiers.shift) {
+            0.2
+        } else {
+            1.0
+        };
         let start = ui.data(|d| d.get_temp::<f32>(drag_id)).unwrap_or(pos);
         let new = (start + along / travel * max_pos * fine).clamp(0.0, max_pos);
         if delta != egui::Vec2::ZERO {
@@ -439,10 +508,27 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, max_pos: f32, vertical: bool
         painter.rect_filled(lit, CornerRadius::same(3), accent.gamma_multiply(0.55));
         // Unity tick.
         let unity = track.max.y - db_to_fader(0.0) / max_pos * travel;
-        painter.line_segment([pos2(track.min.x - 6.0, unity), pos2(track.max.x + 6.0, unity)], Stroke::new(1.0, palette::FAINT));
+        painter.line_segment(
+            [
+                pos2(track.min.x - 6.0, unity),
+                pos2(track.max.x + 6.0, unity),
+            ],
+            Stroke::new(1.0, palette::FAINT),
+        );
         let handle = Rect::from_center_size(pos2(cx, y), vec2(rect.width().min(34.0), 14.0));
-        painter.rect_filled(handle, CornerRadius::same(3), if active { Color32::WHITE } else { palette::HANDLE });
-        painter.line_segment([pos2(handle.min.x + 5.0, y), pos2(handle.max.x - 5.0, y)], Stroke::new(2.0, accent));
+        painter.rect_filled(
+            handle,
+            CornerRadius::same(3),
+            if active {
+                Color32::WHITE
+            } else {
+                palette::HANDLE
+            },
+        );
+        painter.line_segment(
+            [pos2(handle.min.x + 5.0, y), pos2(handle.max.x - 5.0, y)],
+            Stroke::new(2.0, accent),
+        );
     } else {
         let cy = rect.center().y;
         let track = Rect::from_center_size(pos2(rect.center().x, cy), vec2(travel, 6.0));
@@ -451,8 +537,19 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, max_pos: f32, vertical: bool
         let lit = Rect::from_min_max(track.min, pos2(x, track.max.y));
         painter.rect_filled(lit, CornerRadius::same(3), accent.gamma_multiply(0.55));
         let handle = Rect::from_center_size(pos2(x, cy), vec2(12.0, rect.height().min(20.0)));
-        painter.rect_filled(handle, CornerRadius::same(3), if active { Color32::WHITE } else { palette::HANDLE });
-        painter.line_segment([pos2(x, handle.min.y + 4.0), pos2(x, handle.max.y - 4.0)], Stroke::new(2.0, accent));
+        painter.rect_filled(
+            handle,
+            CornerRadius::same(3),
+            if active {
+                Color32::WHITE
+            } else {
+                palette::HANDLE
+            },
+        );
+        painter.line_segment(
+            [pos2(x, handle.min.y + 4.0), pos2(x, handle.max.y - 4.0)],
+            Stroke::new(2.0, accent),
+        );
     }
     result
 }
@@ -475,22 +572,42 @@ fn apply_fader(setter: &ParamSetter, param: &FloatParam, r: &FaderResult) {
 
 /// A peak meter: `bright` is the level that reaches the output, `ghost` (drawn dim behind it)
 /// the stem's own level, visible even when the stem is muted.
-fn meter(ui: &Ui, rect: Rect, bright: &MeterBallistics, ghost: Option<&MeterBallistics>, vertical: bool) {
+fn meter(
+    ui: &Ui,
+    rect: Rect,
+    bright: &MeterBallistics,
+    ghost: Option<&MeterBallistics>,
+    vertical: bool,
+) {
     let painter = ui.painter();
     painter.rect_filled(rect, CornerRadius::same(2), palette::WELL);
     let inner = rect.shrink(2.0);
-    let len = if vertical { inner.height() } else { inner.width() };
+    let len = if vertical {
+        inner.height()
+    } else {
+        inner.width()
+    };
     let span = |from: f32, to: f32| -> Rect {
         if vertical {
-            Rect::from_min_max(pos2(inner.min.x, inner.max.y - to * len), pos2(inner.max.x, inner.max.y - from * len))
+            Rect::from_min_max(
+                pos2(inner.min.x, inner.max.y - to * len),
+                pos2(inner.max.x, inner.max.y - from * len),
+            )
         } else {
-            Rect::from_min_max(pos2(inner.min.x + from * len, inner.min.y), pos2(inner.min.x + to * len, inner.max.y))
+            Rect::from_min_max(
+                pos2(inner.min.x + from * len, inner.min.y),
+                pos2(inner.min.x + to * len, inner.max.y),
+            )
         }
     };
     if let Some(g) = ghost {
         let f = meter_fraction(g.level_db);
         if f > 0.0 {
-            painter.rect_filled(span(0.0, f), CornerRadius::ZERO, Color32::from_rgb(0x3a, 0x3f, 0x4a));
+            painter.rect_filled(
+                span(0.0, f),
+                CornerRadius::ZERO,
+                Color32::from_rgb(0x3a, 0x3f, 0x4a),
+            );
         }
     }
     let f = meter_fraction(bright.level_db);
@@ -509,7 +626,11 @@ fn meter(ui: &Ui, rect: Rect, bright: &MeterBallistics, ghost: Option<&MeterBall
     }
     let h = meter_fraction(bright.hold_db);
     if h > 0.0 {
-        let color = if bright.clipped() { palette::BAD } else { palette::TEXT };
+        let color = if bright.clipped() {
+            palette::BAD
+        } else {
+            palette::TEXT
+        };
         let r = span(h, h);
         let line = if vertical {
             [pos2(r.min.x, r.min.y), pos2(r.max.x, r.min.y)]
@@ -535,7 +656,15 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     let painter = ui.painter();
     // Colour bar: full colour when the stem is heard, dimmed when not.
     let bar = Rect::from_min_size(rect.min + vec2(10.0, 8.0), vec2(rect.width() - 20.0, 3.0));
-    painter.rect_filled(bar, CornerRadius::same(1), if audible { accent } else { accent.gamma_multiply(0.3) });
+    painter.rect_filled(
+        bar,
+        CornerRadius::same(1),
+        if audible {
+            accent
+        } else {
+            accent.gamma_multiply(0.3)
+        },
+    );
     painter.text(
         pos2(rect.center().x, rect.min.y + 26.0),
         Align2::CENTER_CENTER,
@@ -546,7 +675,9 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     let state_color = match v.audibility {
         StemAudibility::Audible => palette::DIM,
         StemAudibility::Muted => palette::MUTE,
-        StemAudibility::NotSoloed | StemAudibility::NotSelected | StemAudibility::FaderOff => palette::FAINT,
+        StemAudibility::NotSoloed | StemAudibility::NotSelected | StemAudibility::FaderOff => {
+            palette::FAINT
+        }
         StemAudibility::Karaoke => palette::KARAOKE,
     };
     painter.text(
@@ -561,7 +692,10 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     let readout_h = 22.0;
     let body = Rect::from_min_max(
         pos2(rect.min.x + 8.0, rect.min.y + 58.0),
-        pos2(rect.max.x - 8.0, rect.max.y - 10.0 - buttons_h - readout_h - 4.0),
+        pos2(
+            rect.max.x - 8.0,
+            rect.max.y - 10.0 - buttons_h - readout_h - 4.0,
+        ),
     );
     // Scale | fader | meter, centred.
     let scale_w = 24.0;
@@ -569,7 +703,8 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     let meter_w = 10.0;
     let total = scale_w + fader_w + 6.0 + meter_w;
     let x0 = body.center().x - total / 2.0;
-    let fader_rect = Rect::from_min_size(pos2(x0 + scale_w, body.min.y), vec2(fader_w, body.height()));
+    let fader_rect =
+        Rect::from_min_size(pos2(x0 + scale_w, body.min.y), vec2(fader_w, body.height()));
     let meter_rect = Rect::from_min_max(
         pos2(fader_rect.max.x + 6.0, body.min.y + 8.0),
         pos2(fader_rect.max.x + 6.0 + meter_w, body.max.y - 8.0),
@@ -577,19 +712,46 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     let travel = body.height() - 16.0;
     for db in [12.0f32, 0.0, -12.0, -30.0, -60.0] {
         let y = body.max.y - 8.0 - db_to_fader(db) * travel;
-        let text = if db > 0.0 { format!("+{db:.0}") } else { format!("{db:.0}") };
-        painter.text(pos2(x0 + scale_w - 6.0, y), Align2::RIGHT_CENTER, text, FontId::proportional(9.5), palette::FAINT);
+        let text = if db > 0.0 {
+            format!("+{db:.0}")
+        } else {
+            format!("{db:.0}")
+        };
+        painter.text(
+            pos2(x0 + scale_w - 6.0, y),
+            Align2::RIGHT_CENTER,
+            text,
+            FontId::proportional(9.5),
+            palette::FAINT,
+        );
     }
 
     let gain = stem.gain.unmodulated_plain_value();
     let id = Id::unique(("stem-fader", v.index));
-    let tip = format!("{}: drag to set, Shift for fine steps, double-click for 0 dB", stem.gain.name());
-    let r = fader(ui, fader_rect, id, gain_to_fader(gain), 1.0, true, accent, &tip);
+    let tip = format!(
+        "{}: drag to set, Shift for fine steps, double-click for 0 dB",
+        stem.gain.name()
+    );
+    let r = fader(
+        ui,
+        fader_rect,
+        id,
+        gain_to_fader(gain),
+        FaderLook {
+            max_pos: 1.0,
+            vertical: true,
+            accent,
+        },
+        &tip,
+    );
     apply_fader(setter, &stem.gain, &r);
     meter(ui, meter_rect, &v.post, Some(&v.pre), true);
 
     let shown_gain = r.moved_to.map(fader_to_gain).unwrap_or(gain);
-    let readout = Rect::from_min_size(pos2(rect.min.x + 8.0, body.max.y + 2.0), vec2(rect.width() - 16.0, readout_h));
+    let readout = Rect::from_min_size(
+        pos2(rect.min.x + 8.0, body.max.y + 2.0),
+        vec2(rect.width() - 16.0, readout_h),
+    );
     ui.painter().text(
         readout.center(),
         Align2::CENTER_CENTER,
@@ -598,16 +760,41 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
         if audible { palette::TEXT } else { palette::DIM },
     );
 
-    let row = Rect::from_min_max(pos2(rect.min.x + 10.0, rect.max.y - 10.0 - buttons_h), pos2(rect.max.x - 10.0, rect.max.y - 10.0));
+    let row = Rect::from_min_max(
+        pos2(rect.min.x + 10.0, rect.max.y - 10.0 - buttons_h),
+        pos2(rect.max.x - 10.0, rect.max.y - 10.0),
+    );
     let half = (row.width() - 6.0) / 2.0;
     let m = Rect::from_min_size(row.min, vec2(half, buttons_h));
-    let s = Rect::from_min_size(pos2(row.min.x + half + 6.0, row.min.y), vec2(half, buttons_h));
+    let s = Rect::from_min_size(
+        pos2(row.min.x + half + 6.0, row.min.y),
+        vec2(half, buttons_h),
+    );
     let muted = stem.mute.value();
-    if toggle(ui, m, Id::unique(("mute", v.index)), "M", muted, palette::MUTE, &format!("Mute {}", STEM_LABELS[v.index].to_lowercase())) {
+    if toggle(
+        ui,
+        m,
+        Id::unique(("mute", v.index)),
+        "M",
+        muted,
+        palette::MUTE,
+        &format!("Mute {}", STEM_LABELS[v.index].to_lowercase()),
+    ) {
         set_once(setter, &stem.mute, !muted);
     }
     let soloed = stem.solo.value();
-    if toggle(ui, s, Id::unique(("solo", v.index)), "S", soloed, palette::SOLO, &format!("Solo {}: only soloed stems play", STEM_LABELS[v.index].to_lowercase())) {
+    if toggle(
+        ui,
+        s,
+        Id::unique(("solo", v.index)),
+        "S",
+        soloed,
+        palette::SOLO,
+        &format!(
+            "Solo {}: only soloed stems play",
+            STEM_LABELS[v.index].to_lowercase()
+        ),
+    ) {
         set_once(setter, &stem.solo, !soloed);
     }
 }
@@ -651,7 +838,13 @@ fn variant_name<T: Enum>(v: T) -> String {
 impl EditorApp {
     fn draw_header(&self, ui: &mut Ui, rect: Rect, setter: &ParamSetter, status: &StatusView) {
         let painter = ui.painter();
-        painter.text(pos2(rect.min.x + 2.0, rect.center().y), Align2::LEFT_CENTER, "DANNA-SEP RT", FontId::proportional(20.0), palette::TEXT);
+        painter.text(
+            pos2(rect.min.x + 2.0, rect.center().y),
+            Align2::LEFT_CENTER,
+            "DANNA-SEP RT",
+            FontId::proportional(20.0),
+            palette::TEXT,
+        );
         painter.text(
             pos2(rect.min.x + 160.0, rect.center().y + 1.0),
             Align2::LEFT_CENTER,
@@ -660,9 +853,20 @@ impl EditorApp {
             palette::DIM,
         );
         // Bypass toggle at the far right, engine state pill to its left.
-        let bypass = Rect::from_min_max(pos2(rect.max.x - 78.0, rect.min.y + 4.0), pos2(rect.max.x, rect.max.y - 4.0));
+        let bypass = Rect::from_min_max(
+            pos2(rect.max.x - 78.0, rect.min.y + 4.0),
+            pos2(rect.max.x, rect.max.y - 4.0),
+        );
         let bypassed = self.params.bypass.value();
-        if toggle(ui, bypass, Id::unique("bypass"), "BYPASS", bypassed, palette::WARN, "Play the input dry (still delayed by the reported latency)") {
+        if toggle(
+            ui,
+            bypass,
+            Id::unique("bypass"),
+            "BYPASS",
+            bypassed,
+            palette::WARN,
+            "Play the input dry (still delayed by the reported latency)",
+        ) {
             set_once(setter, &self.params.bypass, !bypassed);
         }
         let painter = ui.painter();
@@ -670,13 +874,39 @@ impl EditorApp {
         let text = status.state.clone();
         let galley = painter.layout_no_wrap(text, font, palette::TEXT);
         let pill_w = galley.size().x + 30.0;
-        let pill = Rect::from_min_max(pos2(bypass.min.x - 10.0 - pill_w, bypass.min.y), pos2(bypass.min.x - 10.0, bypass.max.y));
-        painter.rect(pill, CornerRadius::same(13), palette::PANEL, Stroke::new(1.0, palette::PANEL_EDGE), StrokeKind::Inside);
-        painter.circle_filled(pos2(pill.min.x + 13.0, pill.center().y), 4.5, severity_color(status.state_severity));
-        painter.galley(pos2(pill.min.x + 22.0, pill.center().y - galley.size().y / 2.0), galley, palette::TEXT);
-        let rate = Rect::from_min_max(pos2(pill.min.x - 150.0, rect.min.y), pos2(pill.min.x - 10.0, rect.max.y));
+        let pill = Rect::from_min_max(
+            pos2(bypass.min.x - 10.0 - pill_w, bypass.min.y),
+            pos2(bypass.min.x - 10.0, bypass.max.y),
+        );
+        painter.rect(
+            pill,
+            CornerRadius::same(13),
+            palette::PANEL,
+            Stroke::new(1.0, palette::PANEL_EDGE),
+            StrokeKind::Inside,
+        );
+        painter.circle_filled(
+            pos2(pill.min.x + 13.0, pill.center().y),
+            4.5,
+            severity_color(status.state_severity),
+        );
+        painter.galley(
+            pos2(pill.min.x + 22.0, pill.center().y - galley.size().y / 2.0),
+            galley,
+            palette::TEXT,
+        );
+        let rate = Rect::from_min_max(
+            pos2(pill.min.x - 150.0, rect.min.y),
+            pos2(pill.min.x - 10.0, rect.max.y),
+        );
         if let Some(summary) = &status.summary {
-            painter.text(pos2(rate.max.x, rate.center().y), Align2::RIGHT_CENTER, summary, FontId::proportional(13.0), palette::DIM);
+            painter.text(
+                pos2(rate.max.x, rate.center().y),
+                Align2::RIGHT_CENTER,
+                summary,
+                FontId::proportional(13.0),
+                palette::DIM,
+            );
         }
     }
 
@@ -690,25 +920,51 @@ impl EditorApp {
         let row_h = 26.0;
 
         caption(ui, pos2(x, y), "OUTPUT");
-        y += 15.0;
-        enum_selector(ui, Rect::from_min_size(pos2(x, y), vec2(w, row_h)), "output", setter, &p.output, |v: OutputSelect| match v {
-            OutputSelect::Mix => "Mix (all stems)".to_string(),
-            other => format!("{} only", variant_name(other)),
-        });
-        y += row_h + 10.0;
+        y += 14.0;
+        enum_selector(
+            ui,
+            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
+            "output",
+            setter,
+            &p.output,
+            |v: OutputSelect| match v {
+                OutputSelect::Mix => "Mix (all stems)".to_string(),
+                other => format!("{} only", variant_name(other)),
+            },
+        );
+        y += row_h + 8.0;
 
         caption(ui, pos2(x, y), "KARAOKE");
         let karaoke = p.karaoke.value();
         let level = p.karaoke_level.unmodulated_plain_value();
         let level_caption_y = y;
-        y += 15.0;
+        y += 14.0;
         let button = Rect::from_min_size(pos2(x, y), vec2(96.0, row_h));
-        if toggle(ui, button, Id::unique("karaoke"), "KARAOKE", karaoke, palette::KARAOKE, "Karaoke: turn the vocals down to the level on the right") {
+        if toggle(
+            ui,
+            button,
+            Id::unique("karaoke"),
+            "KARAOKE",
+            karaoke,
+            palette::KARAOKE,
+            "Karaoke: turn the vocals down to the level on the right",
+        ) {
             set_once(setter, &p.karaoke, !karaoke);
         }
         let slider = Rect::from_min_max(pos2(button.max.x + 10.0, y), pos2(inner.max.x, y + row_h));
         let max_pos = db_to_fader(0.0);
-        let r = fader(ui, slider, Id::unique("karaoke-level"), gain_to_fader(level).min(max_pos), max_pos, false, palette::KARAOKE, "Vocal level while Karaoke is on (double-click: -inf, vocals out)");
+        let r = fader(
+            ui,
+            slider,
+            Id::unique("karaoke-level"),
+            gain_to_fader(level).min(max_pos),
+            FaderLook {
+                max_pos,
+                vertical: false,
+                accent: palette::KARAOKE,
+            },
+            "Vocal level while Karaoke is on (double-click: -inf, vocals out)",
+        );
         apply_fader(setter, &p.karaoke_level, &r);
         let shown = r.moved_to.map(fader_to_gain).unwrap_or(level);
         ui.painter().text(
@@ -716,40 +972,70 @@ impl EditorApp {
             Align2::RIGHT_TOP,
             format!("vocals {}", format_db(shown)),
             FontId::monospace(10.5),
-            if karaoke { palette::KARAOKE } else { palette::DIM },
+            if karaoke {
+                palette::KARAOKE
+            } else {
+                palette::DIM
+            },
         );
-        y += row_h + 10.0;
+        y += row_h + 8.0;
 
         caption(ui, pos2(x, y), "MODEL SET");
-        y += 15.0;
-        enum_selector(ui, Rect::from_min_size(pos2(x, y), vec2(w, row_h)), "model", setter, &p.model, |v: ModelChoice| variant_name(v));
-        y += row_h + 10.0;
+        y += 14.0;
+        enum_selector(
+            ui,
+            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
+            "model",
+            setter,
+            &p.model,
+            |v: ModelChoice| variant_name(v),
+        );
+        y += row_h + 8.0;
 
         caption(ui, pos2(x, y), "LATENCY");
-        y += 15.0;
+        y += 14.0;
         let rate = self.hub.sample_rate().unwrap_or(48_000.0);
         let block = self.hub.max_block().unwrap_or(512);
-        enum_selector(ui, Rect::from_min_size(pos2(x, y), vec2(w, row_h)), "tier", setter, &p.tier, |t: LatencyTier| {
-            tier_label(&variant_name(t), t, rate, block)
-        });
+        enum_selector(
+            ui,
+            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
+            "tier",
+            setter,
+            &p.tier,
+            |t: LatencyTier| tier_label(&variant_name(t), t, rate, block),
+        );
         y += row_h + 8.0;
 
         // A tier or model change takes effect when the host re-activates the plugin.
         let tier_pending = self.hub.active_tier().is_some_and(|t| t != p.tier.value());
-        let model_pending = self.hub.active_model().is_some_and(|m| m != p.model.value());
+        let model_pending = self
+            .hub
+            .active_model()
+            .is_some_and(|m| m != p.model.value());
         if tier_pending || model_pending {
-            ui.painter().text(pos2(x, y), Align2::LEFT_TOP, "applies when the host restarts the plugin", FontId::proportional(10.5), palette::WARN);
+            ui.painter().text(
+                pos2(x, y),
+                Align2::LEFT_TOP,
+                "applies when the host restarts the plugin",
+                FontId::proportional(10.5),
+                palette::WARN,
+            );
         }
 
         // Main output meter along the bottom.
-        let meter_rect = Rect::from_min_max(pos2(x, inner.max.y - 10.0), pos2(inner.max.x, inner.max.y));
+        let meter_rect =
+            Rect::from_min_max(pos2(x, inner.max.y - 10.0), pos2(inner.max.x, inner.max.y));
         caption(ui, pos2(x, meter_rect.min.y - 16.0), "MAIN OUTPUT");
         ui.painter().text(
             pos2(inner.max.x, meter_rect.min.y - 16.0),
             Align2::RIGHT_TOP,
             format_db_value(self.main.hold_db),
             FontId::monospace(10.5),
-            if self.main.clipped() { palette::BAD } else { palette::DIM },
+            if self.main.clipped() {
+                palette::BAD
+            } else {
+                palette::DIM
+            },
         );
         meter(ui, meter_rect, &self.main, None, false);
     }
@@ -758,8 +1044,20 @@ impl EditorApp {
 /// One "CAPTION value" pair of the status bar; returns the x after it.
 fn status_item(ui: &Ui, x: f32, y: f32, caption_text: &str, value: &str, color: Color32) -> f32 {
     let painter = ui.painter();
-    let c = painter.text(pos2(x, y), Align2::LEFT_CENTER, caption_text, FontId::proportional(10.0), palette::FAINT);
-    let v = painter.text(pos2(c.max.x + 6.0, y), Align2::LEFT_CENTER, value, FontId::proportional(12.5), color);
+    let c = painter.text(
+        pos2(x, y),
+        Align2::LEFT_CENTER,
+        caption_text,
+        FontId::proportional(10.0),
+        palette::FAINT,
+    );
+    let v = painter.text(
+        pos2(c.max.x + 6.0, y),
+        Align2::LEFT_CENTER,
+        value,
+        FontId::proportional(12.5),
+        color,
+    );
     v.max.x + 18.0
 }
 
@@ -769,12 +1067,27 @@ fn draw_footer(ui: &mut Ui, rect: Rect, s: &StatusView) {
     let row1 = rect.min.y + 14.0;
     let row2 = rect.min.y + 33.0;
     let row3 = rect.min.y + 52.0;
-    let mut x = status_item(ui, x0, row1, "MODEL SET", &s.model_set, value_color(s.model_set_severity));
+    let mut x = status_item(
+        ui,
+        x0,
+        row1,
+        "MODEL SET",
+        &s.model_set,
+        value_color(s.model_set_severity),
+    );
     let ort_start = x;
-    x = status_item(ui, x, row1, "ONNX RUNTIME", &s.ort, value_color(s.ort_severity));
+    x = status_item(
+        ui,
+        x,
+        row1,
+        "ONNX RUNTIME",
+        &s.ort,
+        value_color(s.ort_severity),
+    );
     // The full ONNX Runtime explanation (every path tried) on hover.
     let ort_rect = Rect::from_min_max(pos2(ort_start, row1 - 8.0), pos2(x, row1 + 8.0));
-    ui.interact(ort_rect, Id::unique("ort-detail"), Sense::hover()).on_hover_text(&s.ort_detail);
+    ui.interact(ort_rect, Id::unique("ort-detail"), Sense::hover())
+        .on_hover_text(&s.ort_detail);
     status_item(ui, x, row1, "SAMPLE RATE", &s.sample_rate, palette::TEXT);
 
     let mut x = status_item(ui, x0, row2, "REPORTED", &s.latency, palette::TEXT);
@@ -784,8 +1097,15 @@ fn draw_footer(ui: &mut Ui, rect: Rect, s: &StatusView) {
     // The backend's own status line, clipped to the bar (full text on hover).
     let msg_rect = Rect::from_min_max(pos2(x0, row3 - 8.0), pos2(rect.max.x - 12.0, row3 + 8.0));
     let painter = ui.painter().with_clip_rect(msg_rect);
-    painter.text(pos2(x0, row3), Align2::LEFT_CENTER, &s.message, FontId::proportional(11.0), palette::DIM);
-    ui.interact(msg_rect, Id::unique("status-message"), Sense::hover()).on_hover_text(&s.message);
+    painter.text(
+        pos2(x0, row3),
+        Align2::LEFT_CENTER,
+        &s.message,
+        FontId::proportional(11.0),
+        palette::DIM,
+    );
+    ui.interact(msg_rect, Id::unique("status-message"), Sense::hover())
+        .on_hover_text(&s.message);
 }
 
 /// Values read in the normal text colour unless they need attention.

@@ -8,8 +8,8 @@
 //! - the status texts: latency, sample rate, load, missed hops, model set, ONNX Runtime.
 
 use crate::engine::mixer::VOCALS;
-use crate::engine::{BackendState, LatencyBudget, LatencyTier, MixerSettings, OutputSelect};
 use crate::engine::STEM_COUNT;
+use crate::engine::{BackendState, LatencyBudget, LatencyTier, MixerSettings, OutputSelect};
 
 /// Gains at or below this are shown as `-inf dB` (−100 dB, as nice-plug's formatters do).
 pub const SILENCE_GAIN: f32 = 1e-5;
@@ -71,7 +71,11 @@ pub const FADER_MAX_DB: f32 = FADER_POINTS[FADER_POINTS.len() - 1].1;
 
 /// Fader position (0 = bottom, 1 = top) to dB; `-inf` in the off zone at the bottom.
 pub fn fader_to_db(pos: f32) -> f32 {
-    let pos = if pos.is_nan() { 0.0 } else { pos.clamp(0.0, 1.0) };
+    let pos = if pos.is_nan() {
+        0.0
+    } else {
+        pos.clamp(0.0, 1.0)
+    };
     if pos < FADER_OFF_BELOW {
         return f32::NEG_INFINITY;
     }
@@ -233,7 +237,10 @@ pub fn stem_audibility(settings: &MixerSettings) -> [StemAudibility; STEM_COUNT]
 
 /// The level a stem contributes to the main output: its separated peak times its effective
 /// gain (what the mixer applies once its 20 ms ramp has settled).
-pub fn post_fader_peaks(settings: &MixerSettings, stem_peaks: [f32; STEM_COUNT]) -> [f32; STEM_COUNT] {
+pub fn post_fader_peaks(
+    settings: &MixerSettings,
+    stem_peaks: [f32; STEM_COUNT],
+) -> [f32; STEM_COUNT] {
     let g = settings.effective_gains();
     std::array::from_fn(|s| stem_peaks[s] * g[s])
 }
@@ -243,7 +250,7 @@ pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -489,6 +496,8 @@ pub struct StatusView {
     pub missed_severity: Severity,
     /// Host sample rate.
     pub sample_rate: String,
+    /// Latency and rate at a glance for the header (`2.62 s · 48 kHz`); `None` while inactive.
+    pub summary: Option<String>,
 }
 
 /// Placeholder for values that do not exist while the plugin is inactive.
@@ -522,6 +531,7 @@ pub fn status_view(
             missed: NOT_AVAILABLE.into(),
             missed_severity: Severity::Neutral,
             sample_rate: NOT_AVAILABLE.into(),
+            summary: None,
         };
     };
     let (state, state_severity) = match e.state {
@@ -542,7 +552,11 @@ pub fn status_view(
         ort_severity: ort.severity(),
         latency: format_latency(e.latency_samples, e.sample_rate),
         load: if running {
-            format!("{} (peak {})", format_load(e.load), format_load(e.peak_load))
+            format!(
+                "{} (peak {})",
+                format_load(e.load),
+                format_load(e.peak_load)
+            )
         } else {
             NOT_AVAILABLE.into()
         },
@@ -558,6 +572,11 @@ pub fn status_view(
             Severity::Good
         },
         sample_rate: format_sample_rate(e.sample_rate),
+        summary: Some(format!(
+            "{} · {}",
+            format_seconds(e.latency_samples as f64 / e.sample_rate.max(1.0) as f64),
+            format_sample_rate(e.sample_rate)
+        )),
     }
 }
 
@@ -579,7 +598,7 @@ impl EditorSize {
     /// The smallest size at which every control still fits.
     pub const MIN: EditorSize = EditorSize {
         width: 600,
-        height: 360,
+        height: 400,
     };
     /// The largest size (guards against a corrupt state opening a giant window).
     pub const MAX: EditorSize = EditorSize {
@@ -674,10 +693,16 @@ mod tests {
         m.update(1.0, 0.03);
         assert_eq!(m.level_db, 0.0, "instant attack");
         m.update(0.0, 0.5);
-        assert!((m.level_db + 12.0).abs() < 1e-4, "falls 24 dB/s: {}", m.level_db);
+        assert!(
+            (m.level_db + 12.0).abs() < 1e-4,
+            "falls 24 dB/s: {}",
+            m.level_db
+        );
         assert_eq!(m.hold_db, 0.0, "the peak is held");
-        m.update(0.0, 1.1);
-        assert!(m.hold_db < 0.0, "the hold expires");
+        m.update(0.0, 0.6);
+        assert_eq!(m.hold_db, 0.0, "still held after 1.1 s");
+        m.update(0.0, 0.6);
+        assert!(m.hold_db < 0.0, "the hold expires after 1.5 s");
         for _ in 0..10 {
             m.update(0.0, 0.5);
         }
@@ -706,7 +731,11 @@ mod tests {
         s.karaoke = true;
         assert_eq!(stem_audibility(&s), [Audible, Audible, Audible, Karaoke]);
         s.karaoke_level = 0.1;
-        assert_eq!(stem_audibility(&s), [Audible; 4], "karaoke with some vocals left");
+        assert_eq!(
+            stem_audibility(&s),
+            [Audible; 4],
+            "karaoke with some vocals left"
+        );
         s.output = OutputSelect::Bass;
         assert_eq!(
             stem_audibility(&s),
@@ -756,7 +785,10 @@ mod tests {
         let mut s = settings();
         s.gains = [0.5, 1.0, 2.0, 1.0];
         s.mutes[1] = true;
-        assert_eq!(post_fader_peaks(&s, [1.0, 1.0, 0.25, 0.5]), [0.5, 0.0, 0.5, 0.5]);
+        assert_eq!(
+            post_fader_peaks(&s, [1.0, 1.0, 0.25, 0.5]),
+            [0.5, 0.0, 0.5, 0.5]
+        );
     }
 
     #[test]
@@ -796,8 +828,12 @@ mod tests {
 
     #[test]
     fn provenance_is_official_only_when_the_manifest_says_so() {
-        let origin = "Danna-Sep v1.0.2 release checkpoints (github.com/yoyololicon/danna-sep), imported";
-        assert_eq!(Provenance::classify("danna-sep", origin), Provenance::Official);
+        let origin =
+            "Danna-Sep v1.0.2 release checkpoints (github.com/yoyololicon/danna-sep), imported";
+        assert_eq!(
+            Provenance::classify("danna-sep", origin),
+            Provenance::Official
+        );
         assert_eq!(
             Provenance::classify("danna-sep-demo", "trained by `cargo xtask models train`"),
             Provenance::Demo
@@ -826,6 +862,7 @@ mod tests {
         assert_eq!(v.ort, "not found");
         assert_eq!(v.ort_severity, Severity::Bad);
         assert_eq!(v.model_set, "none");
+        assert_eq!(v.summary, None);
 
         let snap = EngineSnapshot {
             state: BackendState::Ready,
@@ -849,6 +886,7 @@ mod tests {
         assert_eq!(v.missed_severity, Severity::Good);
         assert_eq!(v.sample_rate, "48 kHz");
         assert_eq!(v.ort, "1.31.1");
+        assert_eq!(v.summary.as_deref(), Some("2.62 s · 48 kHz"));
 
         let failed = EngineSnapshot {
             state: BackendState::Failed,

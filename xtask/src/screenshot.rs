@@ -45,7 +45,9 @@ impl Drop for Guard {
 pub fn run(root: &Path) -> Result<()> {
     for tool in ["Xvfb", "import"] {
         if which(tool).is_none() {
-            bail!("`{tool}` not found; the screenshot needs an X server and ImageMagick: {PACKAGES}");
+            bail!(
+                "`{tool}` not found; the screenshot needs an X server and ImageMagick: {PACKAGES}"
+            );
         }
     }
     let xdotool = which("xdotool").is_some();
