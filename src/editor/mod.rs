@@ -516,19 +516,8 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, look: FaderLook, tip: &str) 
             Stroke::new(1.0, palette::FAINT),
         );
         let handle = Rect::from_center_size(pos2(cx, y), vec2(rect.width().min(34.0), 14.0));
-        painter.rect_filled(
-            handle,
-            CornerRadius::same(3),
-            if active {
-                Color32::WHITE
-            } else {
-                palette::HANDLE
-            },
-        );
-        painter.line_segment(
-            [pos2(handle.min.x + 5.0, y), pos2(handle.max.x - 5.0, y)],
-            Stroke::new(2.0, accent),
-        );
+        let mark = [pos2(handle.min.x + 5.0, y), pos2(handle.max.x - 5.0, y)];
+        paint_handle(painter, handle, mark, active, accent);
     } else {
         let cy = rect.center().y;
         let track = Rect::from_center_size(pos2(rect.center().x, cy), vec2(travel, 6.0));
@@ -537,21 +526,27 @@ fn fader(ui: &mut Ui, rect: Rect, id: Id, pos: f32, look: FaderLook, tip: &str) 
         let lit = Rect::from_min_max(track.min, pos2(x, track.max.y));
         painter.rect_filled(lit, CornerRadius::same(3), accent.gamma_multiply(0.55));
         let handle = Rect::from_center_size(pos2(x, cy), vec2(12.0, rect.height().min(20.0)));
-        painter.rect_filled(
-            handle,
-            CornerRadius::same(3),
-            if active {
-                Color32::WHITE
-            } else {
-                palette::HANDLE
-            },
-        );
-        painter.line_segment(
-            [pos2(x, handle.min.y + 4.0), pos2(x, handle.max.y - 4.0)],
-            Stroke::new(2.0, accent),
-        );
+        let mark = [pos2(x, handle.min.y + 4.0), pos2(x, handle.max.y - 4.0)];
+        paint_handle(painter, handle, mark, active, accent);
     }
     result
+}
+
+/// A fader handle: a bright block while dragged, with a line in the stem's colour.
+fn paint_handle(
+    painter: &egui::Painter,
+    handle: Rect,
+    mark: [egui::Pos2; 2],
+    active: bool,
+    accent: Color32,
+) {
+    let fill = if active {
+        Color32::WHITE
+    } else {
+        palette::HANDLE
+    };
+    painter.rect_filled(handle, CornerRadius::same(3), fill);
+    painter.line_segment(mark, Stroke::new(2.0, accent));
 }
 
 /// Applies a fader's result to a gain parameter.
