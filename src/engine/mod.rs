@@ -44,8 +44,6 @@ pub struct EngineShared {
     pub status: EngineStatus,
     /// The earliest window the audio thread can still use; the worker skips earlier ones.
     pub wanted: AtomicI64,
-    /// Offline render: the audio thread waits for every window and the worker skips none.
-    pub wait_for_results: AtomicBool,
     /// Asks the worker to exit.
     pub stop: AtomicBool,
 }
@@ -74,7 +72,6 @@ pub fn build(
         history: MixHistory::new(history_frames),
         status: EngineStatus::default(),
         wanted: AtomicI64::new(FIRST_SEGMENT),
-        wait_for_results: AtomicBool::new(config.offline),
         stop: AtomicBool::new(false),
     });
     // Segments in flight: those the latency spans, the three the audio thread may hold, and

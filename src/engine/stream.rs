@@ -101,9 +101,6 @@ impl StreamingEngine {
                 (x.sin() * x.sin()) as f32
             })
             .collect();
-        shared
-            .wait_for_results
-            .store(wait_for_results, Ordering::Relaxed);
         let epoch = shared.history.view().epoch;
         Self {
             latency: budget.total() as i64,
