@@ -1,13 +1,18 @@
 //! The `danna-sep` command line: offline separation of audio files through the same engine the
-//! plugin runs (`engine::offline`), streaming from and to disk so memory stays bounded.
+//! plugin runs (`engine::offline`), streaming from and to disk so memory stays bounded. Decoding,
+//! writing and resampling live in [`crate::audio_file`]; this file wires them to the engine.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::offline::separate_stream;
-use crate::engine::{LatencyBudget, LatencyTier, STEM_NAMES};
+use crate::audio_file::{AudioSource, BitDepth, StemWriter};
+use crate::engine::offline::{separate_stream, OFFLINE_BLOCK};
+use crate::engine::{LatencyBudget, LatencyTier};
 use crate::params::ModelChoice;
 use crate::separation::backend_factory;
 
@@ -40,7 +45,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct SeparateArgs {
-    /// Input WAV files
+    /// Input files: WAV, AIFF, FLAC, MP3 or Ogg Vorbis, any sample rate, mono or stereo
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output folder (created if missing)
@@ -49,12 +54,21 @@ struct SeparateArgs {
     /// Which models to run
     #[arg(long, value_enum, default_value_t = ModelArg::Full)]
     model: ModelArg,
+    /// Shorthand for `--model fast`
+    #[arg(long, conflicts_with = "model")]
+    fast: bool,
+    /// Folder holding the model set to load (default: $DANNA_SEP_MODELS, else the shipped set)
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
     /// Window geometry (the offline result does not depend on timing, only on the windows)
     #[arg(long, value_enum, default_value_t = TierArg::Studio)]
     tier: TierArg,
     /// Sample format of the written stems
-    #[arg(long, value_enum, default_value_t = BitDepth::F32)]
-    bit_depth: BitDepth,
+    #[arg(long, value_enum, default_value_t = BitDepthArg::F32)]
+    bit_depth: BitDepthArg,
+    /// Sample rate of the written stems: the input's, or 44.1 kHz like the original Danna-Sep
+    #[arg(long, value_enum, default_value_t = RateArg::Input)]
+    rate: RateArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -74,13 +88,22 @@ enum TierArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum BitDepth {
+enum BitDepthArg {
     #[value(name = "16")]
     I16,
     #[value(name = "24")]
     I24,
     #[value(name = "32f")]
     F32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RateArg {
+    /// The input file's rate
+    Input,
+    /// 44.1 kHz
+    #[value(name = "44100")]
+    Hz44100,
 }
 
 impl From<ModelArg> for ModelChoice {
@@ -91,6 +114,16 @@ impl From<ModelArg> for ModelChoice {
             ModelArg::Xumx => ModelChoice::XUmx,
             ModelArg::Unet => ModelChoice::UNet,
             ModelArg::Demucs => ModelChoice::Demucs,
+        }
+    }
+}
+
+impl From<BitDepthArg> for BitDepth {
+    fn from(b: BitDepthArg) -> Self {
+        match b {
+            BitDepthArg::I16 => BitDepth::I16,
+            BitDepthArg::I24 => BitDepth::I24,
+            BitDepthArg::F32 => BitDepth::F32,
         }
     }
 }
@@ -109,10 +142,12 @@ impl From<TierArg> for LatencyTier {
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Separate(args) => {
+            check_inputs(&args.inputs)?;
             std::fs::create_dir_all(&args.out)
                 .map_err(|e| format!("{}: {e}", args.out.display()))?;
             for input in &args.inputs {
-                separate_file(input, &args)?;
+                separate_file(input, &args)
+                    .map_err(|e| format!("{}: {}", input.display(), one_line(&e)))?;
             }
             Ok(())
         }
@@ -130,143 +165,135 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Sequential sample source over a WAV file, converting every format to f32.
-struct WavSource {
-    samples: Box<dyn Iterator<Item = Result<f32, hound::Error>>>,
-    channels: usize,
-}
-
-impl WavSource {
-    fn open(path: &Path) -> Result<(Self, hound::WavSpec, usize), String> {
-        let reader = hound::WavReader::open(path)
-            .map_err(|e| format!("{}: not a readable WAV file ({e})", path.display()))?;
-        let spec = reader.spec();
-        let frames = reader.duration() as usize;
-        let channels = spec.channels as usize;
-        let samples: Box<dyn Iterator<Item = Result<f32, hound::Error>>> = match spec.sample_format
-        {
-            hound::SampleFormat::Float => Box::new(reader.into_samples::<f32>()),
-            hound::SampleFormat::Int => {
-                let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-                Box::new(
-                    reader
-                        .into_samples::<i32>()
-                        .map(move |s| s.map(|v| v as f32 * scale)),
-                )
-            }
-        };
-        Ok((Self { samples, channels }, spec, frames))
-    }
-
-    /// Reads frames into `left`/`right` (mono duplicates, channels beyond two are dropped).
-    fn read(&mut self, left: &mut [f32], right: &mut [f32]) -> Result<(), hound::Error> {
-        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let mut frame = [0.0f32; 2];
-            for ch in 0..self.channels {
-                let v = self.samples.next().unwrap_or(Ok(0.0))?;
-                if let Some(slot) = frame.get_mut(ch) {
-                    *slot = v;
-                }
-            }
-            *l = frame[0];
-            *r = if self.channels == 1 {
-                frame[0]
-            } else {
-                frame[1]
-            };
+/// Fails before any work when an input cannot be opened or two inputs would write the same stem
+/// files, rather than after separating the ones before it.
+fn check_inputs(inputs: &[PathBuf]) -> Result<(), String> {
+    let mut names: HashMap<String, &Path> = HashMap::new();
+    for input in inputs {
+        std::fs::File::open(input).map_err(|e| format!("{}: cannot open: {e}", input.display()))?;
+        if let Some(other) = names.insert(stem_name(input), input) {
+            return Err(format!(
+                "{} and {} would write the same stem files",
+                other.display(),
+                input.display()
+            ));
         }
-        Ok(())
     }
+    Ok(())
 }
 
-fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
-    let (mut source, spec, frames) = WavSource::open(input)?;
-    if frames == 0 {
-        return Err(format!("{}: contains no audio", input.display()));
-    }
-    let out_channels = spec.channels.min(2);
-    let (bits, format) = match args.bit_depth {
-        BitDepth::I16 => (16, hound::SampleFormat::Int),
-        BitDepth::I24 => (24, hound::SampleFormat::Int),
-        BitDepth::F32 => (32, hound::SampleFormat::Float),
-    };
-    let out_spec = hound::WavSpec {
-        channels: out_channels,
-        sample_rate: spec.sample_rate,
-        bits_per_sample: bits,
-        sample_format: format,
-    };
-    let stem_base = input
+/// The `<name>` of `<name>_<stem>.wav`.
+fn stem_name(input: &Path) -> String {
+    input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let paths: Vec<PathBuf> = STEM_NAMES
-        .iter()
-        .map(|n| args.out.join(format!("{stem_base}_{n}.wav")))
-        .collect();
-    let mut writers = paths
-        .iter()
-        .map(|p| hound::WavWriter::create(p, out_spec).map_err(|e| format!("{}: {e}", p.display())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let budget = LatencyBudget::new(args.tier.into(), spec.sample_rate, 4096);
+        .unwrap_or_else(|| "out".into())
+}
+
+/// Errors from deeper layers (the backend) may span lines; the user gets one.
+fn one_line(e: &str) -> String {
+    e.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Separates one file; the error is one line without the path.
+fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
+    let mut source = AudioSource::open(input)?;
+    let info = source.info();
+    if info.frames == 0 {
+        return Err("contains no audio".into());
+    }
+    if info.channels > 2 {
+        eprintln!(
+            "{}: {} channels; separating the first two",
+            input.display(),
+            info.channels
+        );
+    }
+    let out_rate = match args.rate {
+        RateArg::Input => info.sample_rate,
+        RateArg::Hz44100 => 44_100,
+    };
+    let mut writer = StemWriter::create(
+        &args.out,
+        &stem_name(input),
+        info.channels.min(2),
+        info.sample_rate,
+        out_rate,
+        args.bit_depth.into(),
+        info.frames,
+    )?;
+    let model = if args.fast {
+        ModelArg::Fast
+    } else {
+        args.model
+    };
+    let budget = LatencyBudget::new(args.tier.into(), info.sample_rate, OFFLINE_BLOCK);
+    let bar = progress_bar(info.frames, input);
+    // The engine cannot be stopped from its callbacks: after the first error, skip the work
+    // (silence in, nothing out) and report the error when it returns.
+    let failed = Cell::new(false);
+    let mut read_error = None;
+    let mut write_error = None;
+    let report = separate_stream(
+        budget,
+        backend_factory(model.into(), args.models.clone()),
+        info.frames,
+        |_, l, r| {
+            if !failed.get() {
+                if let Err(e) = source.read(l, r) {
+                    read_error = Some(e);
+                    failed.set(true);
+                }
+            }
+            if failed.get() {
+                l.fill(0.0);
+                r.fill(0.0);
+            }
+        },
+        |_, stems| {
+            if !failed.get() {
+                if let Err(e) = writer.write(stems) {
+                    write_error = Some(e);
+                    failed.set(true);
+                }
+            }
+            bar.inc(stems[0].len() as u64);
+        },
+    );
+    bar.finish_and_clear();
+    let report = match (report, read_error.or(write_error)) {
+        (Ok(report), None) => report,
+        (Err(e), _) | (_, Some(e)) => {
+            writer.discard();
+            return Err(e);
+        }
+    };
+    let written = writer.finish()?;
+    eprintln!(
+        "{}: {} frames -> {} frames at {out_rate} Hz in {} ({})",
+        input.display(),
+        report.frames,
+        written,
+        args.out.display(),
+        report.backend
+    );
+    Ok(())
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal (logs, pipes, tests).
+fn progress_bar(frames: usize, input: &Path) -> ProgressBar {
     let bar = ProgressBar::new(frames as u64).with_message(input.display().to_string());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed}/{eta}")
             .expect("static template")
             .progress_chars("=> "),
     );
-    let mut read_error: Option<String> = None;
-    let mut write_error: Option<String> = None;
-    let report = separate_stream(
-        budget,
-        backend_factory(args.model.into()),
-        frames,
-        |_, l, r| {
-            if let Err(e) = source.read(l, r) {
-                read_error.get_or_insert_with(|| format!("{}: {e}", input.display()));
-            }
-        },
-        |_, stems| {
-            let n = stems[0].len();
-            for (s, w) in writers.iter_mut().enumerate() {
-                let (l, r) = (stems[2 * s], stems[2 * s + 1]);
-                for i in 0..n {
-                    let frame = [l[i], r[i]];
-                    let values: &[f32] = if out_channels == 1 {
-                        &[0.5 * (frame[0] + frame[1])]
-                    } else {
-                        &frame
-                    };
-                    for &v in values {
-                        let res = match format {
-                            hound::SampleFormat::Float => w.write_sample(v),
-                            hound::SampleFormat::Int => {
-                                let max = ((1i64 << (bits - 1)) - 1) as f32;
-                                w.write_sample((v.clamp(-1.0, 1.0) * max).round() as i32)
-                            }
-                        };
-                        if let Err(e) = res {
-                            write_error.get_or_insert_with(|| format!("writing stems: {e}"));
-                        }
-                    }
-                }
-            }
-            bar.inc(n as u64);
-        },
-    )?;
-    bar.finish_and_clear();
-    if let Some(e) = read_error.or(write_error) {
-        return Err(e);
-    }
-    for (w, p) in writers.into_iter().zip(&paths) {
-        w.finalize().map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    eprintln!(
-        "{}: {} frames -> {} ({})",
-        input.display(),
-        report.frames,
-        args.out.display(),
-        report.backend
-    );
-    Ok(())
+    bar
 }

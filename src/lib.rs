@@ -1,10 +1,12 @@
 //! Danna-Sep RT: real-time music source separation (drums, bass, other, vocals) as a VST3 and
 //! CLAP plugin. This file is the thin plugin glue; the work happens in [`engine`].
 
+pub mod audio_file;
 pub mod cli;
 pub mod dsp;
 pub mod editor;
 pub mod engine;
+pub mod ensemble;
 pub mod modelset;
 pub mod ort_runtime;
 pub mod params;
@@ -21,7 +23,7 @@ use engine::{
     EngineConfig, EngineShared, InferenceWorker, LatencyBudget, LatencyTier, OutputChannels,
     StemMixer, StreamingEngine, STEM_COUNT,
 };
-use params::DannaSepParams;
+use params::{DannaSepParams, ModelChoice};
 
 /// Names of the four aux outputs, in stem order.
 pub const AUX_NAMES: [&str; STEM_COUNT] = ["Drums", "Bass", "Other", "Vocals"];
@@ -34,6 +36,7 @@ struct ActiveEngine {
     shared: Arc<EngineShared>,
     mixer: StemMixer,
     tier: LatencyTier,
+    model: ModelChoice,
     restart_requested: bool,
 }
 
@@ -141,7 +144,11 @@ impl Plugin for DannaSep {
             config.max_buffer_size.max(1) as usize,
         );
         let offline = config.process_mode == ProcessMode::Offline;
-        let factory = separation::backend_factory(self.params.model.value());
+        let hub = self.hub.clone();
+        let factory =
+            separation::backend_factory_reporting(self.params.model.value(), None, move |set| {
+                hub.set_model_set(Some(editor::view_model::ModelSetSummary::of(set)))
+            });
         let (engine, worker, shared) = engine::build(EngineConfig { budget, offline }, factory);
         context.set_latency_samples(budget.total() as u32);
         self.hub.activate(
@@ -160,6 +167,7 @@ impl Plugin for DannaSep {
             shared,
             mixer: StemMixer::new(config.sample_rate, &self.params.mixer_settings()),
             tier,
+            model: self.params.model.value(),
             restart_requested: false,
         });
         true
@@ -185,8 +193,11 @@ impl Plugin for DannaSep {
         let Some(a) = self.active.as_mut() else {
             return ProcessStatus::Normal;
         };
-        if self.params.tier.value() != a.tier && !a.restart_requested {
-            // The latency is fixed while active: ask the host to re-activate with the new tier.
+        if (self.params.tier.value() != a.tier || self.params.model.value() != a.model)
+            && !a.restart_requested
+        {
+            // The latency is fixed while active, and the models load on re-activation: ask the
+            // host to re-activate with the new tier or model choice.
             context.request_restart();
             a.restart_requested = true;
         }

@@ -265,7 +265,7 @@ fn loaded_version(_path: &Path) -> Result<String, String> {
 /// The directories of the binary (plugin `.so` or executable) that contains this code: the path
 /// as the dynamic loader knows it and, if different, with symlinks resolved (a plugin symlinked
 /// into `~/.clap` keeps its library next to the real file).
-fn module_dirs() -> Vec<PathBuf> {
+pub(crate) fn module_dirs() -> Vec<PathBuf> {
     let Some(module) = module_path() else {
         return Vec::new();
     };

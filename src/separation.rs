@@ -1,50 +1,36 @@
-//! Chooses the separation backend for the plugin and the CLI.
+//! Chooses the separation backend for the plugin and the CLI: the ONNX ensemble
+//! ([`crate::ensemble::EnsembleBackend`]) on a model set, the shipped one by default.
 //!
-//! The ONNX ensemble arrives with the ensemble issue. Until then, when ONNX Runtime loads, the
-//! engine runs the identity backend and says so; when ONNX Runtime cannot be loaded, the backend
-//! fails to start and the engine passes the input through, delayed by its latency, with the
-//! reason in its status line.
+//! Everything here runs on the inference worker thread. When ONNX Runtime or the model set
+//! cannot be loaded, the factory fails: the plugin then passes its input through, delayed by
+//! its latency, and shows the reason in its status line; the CLI prints it and exits non-zero.
 
-use crate::engine::{BackendError, BackendFactory, IdentityBackend, SeparationBackend};
+use std::path::PathBuf;
+
+use crate::engine::{BackendError, BackendFactory, SeparationBackend};
+use crate::ensemble::{find_model_set, EnsembleBackend, SessionConfig};
+use crate::modelset::ModelSet;
 use crate::ort_runtime;
 use crate::params::ModelChoice;
 
-/// A backend factory for `choice`; it runs on the inference worker thread.
-pub fn backend_factory(choice: ModelChoice) -> BackendFactory {
-    Box::new(move || {
-        let ort = ort_runtime::ensure_loaded().map_err(|e| BackendError(e.to_string()))?;
-        Ok(Box::new(Placeholder {
-            choice,
-            ort: format!("ONNX Runtime {} ({})", ort.version, ort.path.display()),
-        }) as Box<dyn SeparationBackend>)
-    })
+/// A backend factory for `choice`, loading the model set in `models` (the shipped default set
+/// when `None`, see [`crate::ensemble::default_model_dirs`]).
+pub fn backend_factory(choice: ModelChoice, models: Option<PathBuf>) -> BackendFactory {
+    backend_factory_reporting(choice, models, |_| {})
 }
 
-/// The identity backend, labelled with what the user asked for.
-struct Placeholder {
+/// [`backend_factory`] that also hands the loaded model set to `loaded` (on the worker thread),
+/// e.g. for the editor's model-set display; `loaded` is not called when loading fails.
+pub fn backend_factory_reporting(
     choice: ModelChoice,
-    ort: String,
-}
-
-impl SeparationBackend for Placeholder {
-    fn describe(&self) -> String {
-        format!(
-            "{}; no model set is shipped yet, so '{:?}' runs the {}",
-            self.ort,
-            self.choice,
-            IdentityBackend.describe()
-        )
-    }
-
-    fn prepare(&mut self, frames: usize) -> Result<(), BackendError> {
-        IdentityBackend.prepare(frames)
-    }
-
-    fn separate(
-        &mut self,
-        mix: [&[f32]; 2],
-        stems: &mut crate::engine::StemBuffers,
-    ) -> Result<(), BackendError> {
-        IdentityBackend.separate(mix, stems)
-    }
+    models: Option<PathBuf>,
+    loaded: impl FnOnce(&ModelSet) + Send + 'static,
+) -> BackendFactory {
+    Box::new(move || {
+        ort_runtime::ensure_loaded().map_err(|e| BackendError(e.to_string()))?;
+        let set = find_model_set(models.as_deref()).map_err(BackendError)?;
+        let backend = EnsembleBackend::new(&set, choice, SessionConfig::from_env())?;
+        loaded(&set);
+        Ok(Box::new(backend) as Box<dyn SeparationBackend>)
+    })
 }

@@ -75,6 +75,7 @@ fn setup() -> (
     Vec<PortInfo>,
     Vec<PortInfo>,
 ) {
+    common::use_quarter_model_set();
     let path = host::plugin_library();
     eprintln!("testing CLAP plugin {}", path.display());
     let entry = host::load_entry(&path);

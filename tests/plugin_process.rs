@@ -11,70 +11,26 @@ mod host;
 
 use danna_sep::engine::BackendState;
 use engine_support::{fixed_blocks, noise, random_blocks, tones};
-use host::Driver;
+use host::{Driver, Output};
 use nice_plug::prelude::*;
 
-/// Waits until the worker has created its backend (ONNX Runtime found or not).
+/// Waits until the worker has created its backend; on CI it must be ready (ONNX Runtime and
+/// the quarter model set are provisioned there).
 fn settle(d: &Driver) -> BackendState {
-    let shared = d.plugin.engine_shared().expect("active");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let s = shared.status.state();
-        if s != BackendState::Loading {
-            if std::env::var_os("CI").is_some() {
-                assert_eq!(
-                    s,
-                    BackendState::Ready,
-                    "CI provisions ONNX Runtime: {}",
-                    d.plugin.status_line()
-                );
-            }
-            return s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "backend never started"
+    let s = d.settle();
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(
+            s,
+            BackendState::Ready,
+            "CI provisions ONNX Runtime: {}",
+            d.plugin.status_line()
         );
-        std::thread::yield_now();
     }
-}
-
-struct Output {
-    main: Vec<Vec<f32>>,
-    aux: Vec<Vec<Vec<f32>>>,
+    s
 }
 
 fn run(d: &mut Driver, input: &[Vec<f32>], blocks: &[usize]) -> Output {
-    let total = input[0].len();
-    let c = d.channels;
-    let mut out = Output {
-        main: vec![vec![0.0; total]; c],
-        aux: vec![vec![vec![0.0; total]; c]; 4],
-    };
-    let max = *blocks.iter().max().unwrap();
-    let mut io: Vec<Vec<f32>> = vec![vec![0.0; max]; c];
-    let mut aux: Vec<Vec<Vec<f32>>> = vec![vec![vec![0.0; max]; c]; 4];
-    let mut pos = 0;
-    for &n in blocks {
-        for ch in 0..c {
-            io[ch][..n].copy_from_slice(&input[ch][pos..pos + n]);
-        }
-        let mut slices: Vec<&mut [f32]> = io.iter_mut().map(|v| &mut v[..n]).collect();
-        let status = d.process(&mut slices, &mut aux);
-        assert_eq!(
-            status,
-            ProcessStatus::Tail(d.latency),
-            "the tail flushes the buffered audio"
-        );
-        for ch in 0..c {
-            out.main[ch][pos..pos + n].copy_from_slice(&io[ch][..n]);
-            for s in 0..4 {
-                out.aux[s][ch][pos..pos + n].copy_from_slice(&aux[s][ch][..n]);
-            }
-        }
-        pos += n;
-    }
-    out
+    d.run(input, blocks)
 }
 
 fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) -> f32 {

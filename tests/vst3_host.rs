@@ -37,10 +37,10 @@
 // The module entry points (`ModuleEntry`/`ModuleExit`) and the bundle layout are Linux's.
 #![cfg(target_os = "linux")]
 
+mod common;
 #[path = "vst3/host.rs"]
 mod host;
-#[path = "common/signals.rs"]
-mod signals;
+use common::signals;
 
 use std::path::Path;
 
@@ -92,6 +92,7 @@ fn expected_latency(rate: f64) -> usize {
 
 /// Loads the module and returns it with the class id of the plugin's audio effect class.
 fn open() -> (Module, TUID) {
+    common::use_quarter_model_set();
     let path = host::plugin_library();
     eprintln!("testing VST3 module {}", path.display());
     let module = Module::load(&path);

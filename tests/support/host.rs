@@ -1,6 +1,8 @@
 //! A minimal in-process "host" that drives the plugin's `activate`/`reset`/`process` directly,
 //! with nice-plug's own `Buffer` types, so tests see exactly what a DAW's calls do.
 #![allow(dead_code)]
+// Index loops over channels read more clearly than iterator chains here.
+#![allow(clippy::needless_range_loop)]
 
 use std::cell::Cell;
 use std::num::NonZeroU32;
@@ -8,6 +10,17 @@ use std::num::NonZeroU32;
 use danna_sep::DannaSep;
 use nice_plug::context::process::SendEventError;
 use nice_plug::prelude::*;
+
+/// Points the plugin at the committed test model set whose one model returns a quarter of the
+/// mix for every stem (`tests/fixtures/quarter-set`): the real ensemble code path, with stems
+/// that sum exactly to the input. Sets `DANNA_SEP_MODELS` once, before any plugin reads it.
+pub fn use_quarter_model_set() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quarter-set");
+        std::env::set_var("DANNA_SEP_MODELS", dir)
+    });
+}
 
 /// Records what the plugin asks of the host during activation.
 pub struct TestActivateContext {
@@ -80,6 +93,7 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(channels: u32, rate: f32, max_block: u32, mode: ProcessMode) -> Self {
+        use_quarter_model_set();
         let mut plugin = DannaSep::default();
         let mut actx = TestActivateContext {
             latency: Cell::new(0),
@@ -163,5 +177,68 @@ impl Driver {
             }
         }
         status
+    }
+}
+
+/// Everything the plugin wrote during [`Driver::run`]: main channels, then per stem its aux
+/// channels.
+pub struct Output {
+    pub main: Vec<Vec<f32>>,
+    pub aux: Vec<Vec<Vec<f32>>>,
+}
+
+impl Driver {
+    /// Waits (up to 30 s) until the worker has tried to create its backend and returns the
+    /// outcome.
+    pub fn settle(&self) -> danna_sep::engine::BackendState {
+        use danna_sep::engine::BackendState;
+        let shared = self.plugin.engine_shared().expect("active");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let s = shared.status.state();
+            if s != BackendState::Loading {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "backend never started"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    /// Feeds `input` (one vector per channel) in blocks of the given sizes and records every
+    /// output; asserts that each block reports the latency as its tail.
+    pub fn run(&mut self, input: &[Vec<f32>], blocks: &[usize]) -> Output {
+        let total = input[0].len();
+        let c = self.channels;
+        let mut out = Output {
+            main: vec![vec![0.0; total]; c],
+            aux: vec![vec![vec![0.0; total]; c]; 4],
+        };
+        let max = *blocks.iter().max().unwrap();
+        let mut io: Vec<Vec<f32>> = vec![vec![0.0; max]; c];
+        let mut aux: Vec<Vec<Vec<f32>>> = vec![vec![vec![0.0; max]; c]; 4];
+        let mut pos = 0;
+        for &n in blocks {
+            for ch in 0..c {
+                io[ch][..n].copy_from_slice(&input[ch][pos..pos + n]);
+            }
+            let mut slices: Vec<&mut [f32]> = io.iter_mut().map(|v| &mut v[..n]).collect();
+            let status = self.process(&mut slices, &mut aux);
+            assert_eq!(
+                status,
+                ProcessStatus::Tail(self.latency),
+                "the tail flushes the buffered audio"
+            );
+            for ch in 0..c {
+                out.main[ch][pos..pos + n].copy_from_slice(&io[ch][..n]);
+                for s in 0..4 {
+                    out.aux[s][ch][pos..pos + n].copy_from_slice(&aux[s][ch][..n]);
+                }
+            }
+            pos += n;
+        }
+        out
     }
 }

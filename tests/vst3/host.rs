@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use libloading::os::unix::Library;
 
-#[path = "../common/plugin_binary.rs"]
-mod plugin_binary;
+use crate::common::plugin_binary;
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirection, BusDirections_, BusInfo, BusTypes_,
     IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentHandlerTrait,

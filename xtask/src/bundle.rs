@@ -4,7 +4,8 @@
 //! `nice-plug-xtask` writes `target/bundled/<Name>.vst3/Contents/<arch>-linux/<Name>.so` and
 //! `target/bundled/<Name>.clap` (a plain file on Linux), with `<Name>` from `bundler.toml`. The
 //! plugin looks for `libonnxruntime.so` next to its own `.so` (see `src/ort_runtime.rs`), so the
-//! library is copied into the VST3 architecture folder and next to the `.clap` file.
+//! library is copied into the VST3 architecture folder and next to the `.clap` file, and so is
+//! the shipped model set (`models/demo` as `danna-sep-models/`, see `src/ensemble/locate.rs`).
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -33,10 +34,12 @@ pub fn bundle(root: &Path, args: &[String]) -> Result<()> {
             .join(vst3_arch_dir());
         if vst3_dir.is_dir() {
             install(&ort, &vst3_dir)?;
+            install_models(root, &vst3_dir)?;
             copied = true;
         }
         if bundled.join(format!("{name}.clap")).is_file() {
             install(&ort, &bundled)?;
+            install_models(root, &bundled)?;
             copied = true;
         }
         if !copied {
@@ -51,6 +54,33 @@ fn install(ort: &Path, dir: &Path) -> Result<()> {
     let dest = dir.join("libonnxruntime.so");
     setup::atomic_copy(ort, &dest)?;
     eprintln!("Copied ONNX Runtime to '{}'", dest.display());
+    Ok(())
+}
+
+/// Folder name the plugin looks for next to its binary (`danna_sep::ensemble::BUNDLED_DIR`).
+const BUNDLED_MODELS: &str = "danna-sep-models";
+
+/// Copies the shipped demo model set (`models/demo`: `manifest.toml` and its ONNX files) into
+/// `dir/danna-sep-models`, where the plugin finds it next to its binary.
+fn install_models(root: &Path, dir: &Path) -> Result<()> {
+    let src = root.join("models/demo");
+    if !src.join("manifest.toml").is_file() {
+        eprintln!(
+            "warning: {} has no manifest.toml; the bundle ships without a model set",
+            src.display()
+        );
+        return Ok(());
+    }
+    let dest = dir.join(BUNDLED_MODELS);
+    std::fs::create_dir_all(&dest)?;
+    for entry in std::fs::read_dir(&src)? {
+        let path = entry?.path();
+        let keep = path.extension().is_some_and(|e| e == "onnx" || e == "toml");
+        if keep && path.is_file() {
+            setup::atomic_copy(&path, &dest.join(path.file_name().expect("file name")))?;
+        }
+    }
+    eprintln!("Copied the model set to '{}'", dest.display());
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 mod bundle;
 mod demo;
+mod eval;
 mod models;
 mod process;
 mod python;

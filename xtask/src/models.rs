@@ -11,7 +11,10 @@
 //!   `unet_attention.pth`, `demucs_4_decoders.pth`) or training checkpoints;
 //! - `check DIR`: validate a model-set folder;
 //! - `reference --model-set DIR [--mode full|fast] [--outdir D] FILE.wav...`: the original
-//!   inference recipe through ONNX Runtime (golden outputs).
+//!   inference recipe through ONNX Runtime (golden outputs);
+//! - `synth ...`: the synthetic multitrack generator (`danna_sep_models.synth`);
+//! - `train ...`: training on MUSDB18-HQ-style folders (`danna_sep_models.train`);
+//! - `eval ...`: implemented in Rust (`eval.rs`), through the `danna-sep` CLI.
 
 use std::path::Path;
 use std::process::Command;
@@ -32,6 +35,12 @@ Commands:
   check DIR               validate a model-set folder (manifest + ONNX files)
   reference --model-set DIR [--mode full|fast] [--outdir D] FILE.wav...
                           separate with the original recipe (golden reference)
+  synth --out DIR [--train N] [--valid N] [--test N] [--seconds S] [--seed N] [--jobs N]
+                          render a synthetic multitrack set (MUSDB18-HQ layout)
+  train --model xumx|unet|demucs --data DIR --out DIR [options]
+                          train one model on a MUSDB18-HQ-style folder (CPU by default)
+  eval --models DIR --data DIR [--split test] [--tune-blend] [--readme] ...
+                          SDR per stem through the Rust CLI (see `models eval --help`)
 
 Each command accepts --help for details.";
 
@@ -47,7 +56,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             println!("{USAGE}");
             return Ok(());
         }
-        "train" | "eval" => bail!("`models {command}` is not available yet"),
+        "eval" => return crate::eval::run(root, &args[1..]),
+        "synth" | "train" => {}
         other => bail!("unknown `models` command `{other}`\n\n{USAGE}"),
     }
     python::setup_venv(root)?;

@@ -1,4 +1,5 @@
-//! `cargo xtask setup [--no-python]`: provisions ONNX Runtime and the Python environment.
+//! `cargo xtask setup [--no-python]`: installs the missing Debian packages, provisions ONNX
+//! Runtime and the Python environment.
 //!
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
@@ -30,12 +31,31 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
 /// Everything `setup` does, for use by other commands.
 pub fn setup(root: &Path, with_python: bool) -> Result<()> {
+    debian_packages(root)?;
     let lib = ensure_ort(root)?;
     println!("ONNX Runtime {ORT_VERSION}: {}", lib.display());
     if with_python {
         python::setup_venv(root).context("setting up the Python environment failed")?;
     }
     Ok(())
+}
+
+/// Installs the missing Debian packages with `scripts/install-debian-packages.sh` (a no-op when
+/// all are present). On systems without `dpkg` it only says what it skipped.
+fn debian_packages(root: &Path) -> Result<()> {
+    let has_dpkg = Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_dpkg {
+        eprintln!(
+            "note: no dpkg here; install the packages listed in scripts/install-debian-packages.sh yourself"
+        );
+        return Ok(());
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("scripts/install-debian-packages.sh"));
+    process::run(cmd, root).context("installing Debian packages failed")
 }
 
 /// `.deps/onnxruntime/libonnxruntime.so`, the path every other tool uses.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages this project needs, only those that are missing (idempotent;
+# uses sudo when not root). Run by `cargo xtask setup` (hence by `cargo xtask demo` and
+# `cargo xtask test`) and by `.ci/run`.
+set -euo pipefail
+
+# Debian packages the build needs:
+# - build-essential: `cc` links every Rust binary and the plugin;
+# - pkg-config and the X11/XCB/GL development packages: the editor stack (nice-plug-egui,
+#   baseview, x11-dl, glow) asks pkg-config where these libraries live at build time and
+#   loads them at run time; the -dev packages provide both the .pc files and the libraries;
+# - libasound2-dev, libjack-jackd2-dev: the optional `standalone` feature (nice-plug's
+#   ALSA/JACK backends) finds them with pkg-config;
+# - python3-venv, python3-pip: the Python toolchain under models/ and the ONNX Runtime wheel;
+# - fluidsynth, fluid-soundfont-gm, espeak-ng: the synthetic training-data generator
+#   (models/danna_sep_models/synth) and its tests;
+# - sox, lame: tests/cli.rs makes its FLAC, Ogg Vorbis and MP3 test inputs with them.
+packages=(
+    build-essential pkg-config ca-certificates
+    python3-venv python3-pip
+    libx11-dev libx11-xcb-dev libxcursor-dev libxrandr-dev libgl-dev
+    libxcb1-dev libxcb-icccm4-dev libxcb-dri2-0-dev
+    libasound2-dev libjack-jackd2-dev
+    fluidsynth fluid-soundfont-gm espeak-ng
+    sox lame
+)
+missing=()
+for pkg in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    echo "Installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+

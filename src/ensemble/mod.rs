@@ -1,0 +1,188 @@
+//! The Danna-Sep ensemble as a [`SeparationBackend`]: the ONNX models of a model set run on
+//! one window (or a whole clip), blended per stem with the manifest's weights.
+//!
+//! A window of `N` samples is treated as the original tool treats a track
+//! (`danna-sep-models.md` §8): zero-padded by 1024 samples on the right, one STFT shared by the
+//! spectrogram models ([`MaskRunner`]), the waveform model on its own padding
+//! ([`WaveformRunner`]), every estimate cropped to `N`, then accumulated in float32 in the
+//! blend order: `((0 + w₁·ŝ₁) + w₂·ŝ₂) + w₃·ŝ₃`.
+//!
+//! # Streaming semantics
+//! Statistics that the original computes over the whole track are computed per analysis
+//! window here, because the streaming engine only ever has one window: the Wiener filter's
+//! spatial covariances `R_j` and its scale `max_abs`, and Demucs's standardisation mean and
+//! standard deviation (computed inside its ONNX graph from whatever it is given). A whole-clip
+//! run ([`separate_clip`]) is the original recipe exactly. The difference between the two is
+//! measured per stem and tier by `tests/ensemble_parity.rs` and reported in the README.
+
+mod blend;
+mod locate;
+mod mask;
+mod session;
+mod waveform;
+
+pub use blend::BlendPlan;
+pub use locate::{default_model_dirs, find_model_set, ENV_MODELS};
+pub use mask::MaskRunner;
+pub use session::{OrtModel, SessionConfig};
+pub use waveform::WaveformRunner;
+
+use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
+use crate::engine::{BackendError, SeparationBackend, StemBuffers, STEM_COUNT};
+use crate::modelset::{ModelKind, ModelSet};
+use crate::params::ModelChoice;
+
+/// Zeros appended to every window before any model (the tool's 1024-sample right pad, which
+/// makes the iSTFT at least as long as the input).
+pub const RIGHT_PAD: usize = 1024;
+
+enum Runner {
+    Mask(MaskRunner),
+    Waveform(WaveformRunner),
+}
+
+/// The ensemble backend: a blend plan and one runner per model in it.
+pub struct EnsembleBackend {
+    description: String,
+    plan: BlendPlan,
+    runners: Vec<Runner>,
+    frames: usize,
+    stft: Option<StftPlan>,
+    padded: [Vec<f32>; 2],
+    x: ComplexSpec,
+    mag: MagSpec,
+    estimate: StemBuffers,
+}
+
+impl EnsembleBackend {
+    /// Opens the models `choice` needs from `set` in ONNX Runtime.
+    pub fn new(
+        set: &ModelSet,
+        choice: ModelChoice,
+        config: SessionConfig,
+    ) -> Result<Self, BackendError> {
+        let plan = BlendPlan::for_choice(set, choice)?;
+        let mut runners = Vec::with_capacity(plan.len());
+        for (name, _) in plan.iter() {
+            let spec = &set.models[name];
+            let model = OrtModel::open(name, spec, config)?;
+            runners.push(match spec.kind {
+                ModelKind::SpectrogramMask => Runner::Mask(MaskRunner::new(name, spec, model)?),
+                ModelKind::Waveform => Runner::Waveform(WaveformRunner::new(name, spec, model)),
+            });
+        }
+        let ort = crate::ort_runtime::ensure_loaded()
+            .map(|r| format!("ONNX Runtime {}", r.version))
+            .unwrap_or_default();
+        let description = format!(
+            "model set '{}' ({}), {}: {}, {} thread{}",
+            set.name,
+            plan.describe(),
+            set.provenance.origin,
+            ort,
+            config.intra_threads,
+            if config.intra_threads == 1 { "" } else { "s" }
+        );
+        Ok(Self {
+            description,
+            plan,
+            runners,
+            frames: 0,
+            stft: None,
+            padded: [Vec::new(), Vec::new()],
+            x: ComplexSpec::new(2, 0),
+            mag: MagSpec::new(2, 0),
+            estimate: StemBuffers::new(0),
+        })
+    }
+
+    fn needs_stft(&self) -> bool {
+        self.runners.iter().any(|r| matches!(r, Runner::Mask(_)))
+    }
+}
+
+impl SeparationBackend for EnsembleBackend {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn prepare(&mut self, frames: usize) -> Result<(), BackendError> {
+        let padded = frames + RIGHT_PAD;
+        let spec_frames = frame_count(padded);
+        self.frames = frames;
+        self.padded = [vec![0.0; padded], vec![0.0; padded]];
+        if self.needs_stft() {
+            self.stft = Some(StftPlan::new(padded));
+            self.x = ComplexSpec::new(2, spec_frames);
+            self.mag = MagSpec::new(2, spec_frames);
+        }
+        self.estimate = StemBuffers::new(frames);
+        for runner in &mut self.runners {
+            match runner {
+                Runner::Mask(m) => m.prepare(spec_frames)?,
+                Runner::Waveform(w) => w.prepare(frames)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), BackendError> {
+        let frames = stems.frames();
+        if frames != self.frames || mix.iter().any(|c| c.len() != frames) {
+            return Err(BackendError(format!(
+                "window of {frames} frames, prepared for {}",
+                self.frames
+            )));
+        }
+        for (p, x) in self.padded.iter_mut().zip(mix) {
+            p[..frames].copy_from_slice(x);
+            p[frames..].fill(0.0);
+        }
+        if let Some(plan) = self.stft.as_mut() {
+            let [l, r] = &self.padded;
+            plan.stft(&[l, r], &mut self.x);
+            magnitude(&self.x, &mut self.mag);
+        }
+        for c in stems.channels_mut() {
+            c.fill(0.0);
+        }
+        for (runner, (_, weights)) in self.runners.iter_mut().zip(self.plan.iter()) {
+            match runner {
+                Runner::Mask(m) => {
+                    let plan = self.stft.as_mut().expect("prepared with an STFT plan");
+                    m.estimate(&self.x, &self.mag, plan, &mut self.estimate)?;
+                }
+                Runner::Waveform(w) => w.estimate(mix, &mut self.estimate)?,
+            }
+            for (s, &w) in weights.iter().enumerate().take(STEM_COUNT) {
+                for ch in 0..2 {
+                    let est = self.estimate.channel(s, ch);
+                    for (o, &e) in stems.channel_mut(s, ch).iter_mut().zip(est) {
+                        *o += w * e;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Separates a whole clip at the model rate in one window: the original tool's recipe with
+/// whole-track statistics (for short clips and parity tests; the CLI streams instead, with
+/// bounded memory). Memory grows with the clip length.
+pub fn separate_clip(
+    set: &ModelSet,
+    choice: ModelChoice,
+    config: SessionConfig,
+    mix: [&[f32]; 2],
+) -> Result<StemBuffers, BackendError> {
+    let frames = mix[0].len();
+    if mix[1].len() != frames {
+        return Err(BackendError("channels differ in length".into()));
+    }
+    let mut backend = EnsembleBackend::new(set, choice, config)?;
+    backend.prepare(frames)?;
+    let mut stems = StemBuffers::new(frames);
+    backend.separate(mix, &mut stems)?;
+    Ok(stems)
+}

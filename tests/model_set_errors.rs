@@ -1,0 +1,84 @@
+//! A missing or corrupt model set leaves the plugin loadable: it activates, reports its
+//! latency, passes the input through on the main output delayed by exactly that latency,
+//! keeps the stem outputs silent, and its status line says why.
+//!
+//! One test in its own binary, because it points `DANNA_SEP_MODELS` (process-wide) at broken
+//! folders one after another.
+
+// Index loops over time read more clearly than iterator chains when comparing signals.
+#![allow(clippy::needless_range_loop)]
+
+#[path = "support/engine.rs"]
+mod engine_support;
+#[path = "support/host.rs"]
+mod host;
+
+use danna_sep::engine::BackendState;
+use engine_support::{fixed_blocks, noise};
+use host::Driver;
+use nice_plug::prelude::*;
+
+fn check_passthrough(label: &str, expect_in_status: &str) {
+    let mut d = Driver::new(2, 48_000.0, 512, ProcessMode::Offline);
+    assert_eq!(d.settle(), BackendState::Failed, "{label}");
+    let status = d.plugin.status_line();
+    assert!(
+        status.contains(expect_in_status),
+        "{label}: status line '{status}' does not mention '{expect_in_status}'"
+    );
+    assert!(!status.contains('\n'), "{label}: status is one line");
+    let latency = d.latency as usize;
+    let total = latency + 20_000;
+    let input: Vec<Vec<f32>> = (0..2).map(|c| noise(total, 40 + c as u64)).collect();
+    let out = d.run(&input, &fixed_blocks(total, 512));
+    for ch in 0..2 {
+        for t in 0..total {
+            let expected = if t >= latency {
+                input[ch][t - latency]
+            } else {
+                0.0
+            };
+            assert_eq!(
+                out.main[ch][t], expected,
+                "{label}: main ch {ch} sample {t}"
+            );
+        }
+        for s in 0..4 {
+            assert!(
+                out.aux[s][ch].iter().all(|&x| x == 0.0),
+                "{label}: stem {s} is silent"
+            );
+        }
+    }
+    println!("{label}: passthrough, status: {status}");
+}
+
+#[test]
+fn missing_or_corrupt_model_sets_pass_audio_through_and_say_why() {
+    // Consume the helper's one-time setting so it cannot overwrite ours.
+    host::use_quarter_model_set();
+    let tmp = std::env::temp_dir().join(format!("danna-sep-bad-models-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let missing = tmp.join("missing");
+    std::env::set_var("DANNA_SEP_MODELS", &missing);
+    check_passthrough("missing folder", "no model set found");
+
+    // The quarter set's manifest with garbage instead of the ONNX file (checksum removed so
+    // the failure comes from ONNX Runtime opening the file).
+    let corrupt = tmp.join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    let quarter = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quarter-set");
+    let manifest = std::fs::read_to_string(format!("{quarter}/manifest.toml")).unwrap();
+    let manifest: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(corrupt.join("manifest.toml"), manifest).unwrap();
+    std::fs::write(corrupt.join("quarter.onnx"), b"not an onnx model").unwrap();
+    std::env::set_var("DANNA_SEP_MODELS", &corrupt);
+    check_passthrough("corrupt model file", "quarter.onnx");
+
+    let _ = std::fs::remove_dir_all(&tmp);
+}
