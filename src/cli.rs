@@ -2,7 +2,6 @@
 //! plugin runs (`engine::offline`), streaming from and to disk so memory stays bounded. Decoding,
 //! writing and resampling live in [`crate::audio_file`]; this file wires them to the engine.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -233,41 +232,22 @@ fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
     };
     let budget = LatencyBudget::new(args.tier.into(), info.sample_rate, OFFLINE_BLOCK);
     let bar = progress_bar(info.frames, input);
-    // The engine cannot be stopped from its callbacks: after the first error, skip the work
-    // (silence in, nothing out) and report the error when it returns.
-    let failed = Cell::new(false);
-    let mut read_error = None;
-    let mut write_error = None;
+    // A read or write error stops the engine at once; the partial stems are discarded.
     let report = separate_stream(
         budget,
         backend_factory(model.into(), args.models.clone()),
         info.frames,
-        |_, l, r| {
-            if !failed.get() {
-                if let Err(e) = source.read(l, r) {
-                    read_error = Some(e);
-                    failed.set(true);
-                }
-            }
-            if failed.get() {
-                l.fill(0.0);
-                r.fill(0.0);
-            }
-        },
+        |_, l, r| source.read(l, r),
         |_, stems| {
-            if !failed.get() {
-                if let Err(e) = writer.write(stems) {
-                    write_error = Some(e);
-                    failed.set(true);
-                }
-            }
+            writer.write(stems)?;
             bar.inc(stems[0].len() as u64);
+            Ok(())
         },
     );
     bar.finish_and_clear();
-    let report = match (report, read_error.or(write_error)) {
-        (Ok(report), None) => report,
-        (Err(e), _) | (_, Some(e)) => {
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
             writer.discard();
             return Err(e);
         }

@@ -284,11 +284,13 @@ fn offline_render_equals_the_whole_buffer_run() {
             |s, a, b| {
                 a.copy_from_slice(&l[s..s + a.len()]);
                 b.copy_from_slice(&r[s..s + b.len()]);
+                Ok(())
             },
             |s, stems| {
                 for (dst, src) in whole.iter_mut().zip(stems) {
                     dst[s..s + src.len()].copy_from_slice(src);
                 }
+                Ok(())
             },
         )
         .unwrap();

@@ -110,11 +110,13 @@ fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
             let n = l.len();
             l.copy_from_slice(&mix[0][start..start + n]);
             r.copy_from_slice(&mix[1][start..start + n]);
+            Ok(())
         },
         |start, stems| {
             for (c, s) in stems.iter().enumerate() {
                 out[c * frames + start..c * frames + start + s.len()].copy_from_slice(s);
             }
+            Ok(())
         },
     )
     .unwrap();

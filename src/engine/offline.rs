@@ -23,13 +23,14 @@ pub struct OfflineReport {
 /// Runs `frames` input frames through the engine. `read(start, left, right)` fills the given
 /// slices with input frames `[start, start + len)`; `write(start, stems)` receives output frames
 /// `[start, start + len)` as eight slices in (stem, channel) order, aligned with the input.
-/// Fails if the backend cannot be created or fails mid-way (then nothing would be separated).
+/// Fails if the backend cannot be created or fails mid-way (then nothing would be separated),
+/// and stops at the first error `read` or `write` returns, which it passes on.
 pub fn separate_stream(
     budget: LatencyBudget,
     factory: BackendFactory,
     frames: usize,
-    mut read: impl FnMut(usize, &mut [f32], &mut [f32]),
-    mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]),
+    mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), String>,
+    mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), String>,
 ) -> Result<OfflineReport, String> {
     let budget = LatencyBudget {
         max_block: OFFLINE_BLOCK,
@@ -50,7 +51,7 @@ pub fn separate_stream(
         let n = OFFLINE_BLOCK.min(total - pos);
         let real = frames.saturating_sub(pos).min(n);
         if real > 0 {
-            read(pos, &mut l[..real], &mut r[..real]);
+            read(pos, &mut l[..real], &mut r[..real])?;
         }
         l[real..n].fill(0.0);
         r[real..n].fill(0.0);
@@ -64,7 +65,7 @@ pub fn separate_stream(
             let out_start = pos + skip - latency;
             let stems: [&[f32]; STEM_COUNT * 2] =
                 std::array::from_fn(|c| &block.stem(c / 2, c % 2)[skip..n]);
-            write(out_start, stems);
+            write(out_start, stems)?;
         }
         pos += n;
     }
