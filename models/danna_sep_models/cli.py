@@ -1,4 +1,4 @@
-"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check}``.
+"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check,synth,train}``.
 
 ``cargo xtask models ...`` forwards its arguments here (see xtask/src/models.rs).
 """
@@ -50,6 +50,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     c = sub.add_parser("check", help="validate a model-set folder (manifest + ONNX files)")
     c.add_argument("model_set", type=Path)
 
+    from .train.loop import add_arguments as add_train_arguments
+    add_train_arguments(sub.add_parser("train", help="train one model on a MUSDB18-HQ-style folder "
+                                                     "(see models/README.md, Training)"))
+
+    y = sub.add_parser("synth", help="generate a synthetic multitrack dataset (MUSDB18-HQ layout) for training")
+    y.add_argument("--out", required=True, type=Path, help="dataset folder: OUT/{train,valid,test}/synth-NNNN/*.wav")
+    y.add_argument("--train", type=int, default=100, help="tracks in the train split")
+    y.add_argument("--valid", type=int, default=10, help="tracks in the valid split")
+    y.add_argument("--test", type=int, default=10, help="tracks in the test split")
+    y.add_argument("--seconds", type=float, default=None, help="track length (default: 60-90 s, drawn per track)")
+    y.add_argument("--seed", type=int, default=0)
+    y.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
+
     args = p.parse_args(argv)
     _quiet_warnings()
     t0 = time.time()
@@ -74,6 +87,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .modelset import check_set
         check_set(args.model_set)
         print(f"{args.model_set}: OK")
+    elif args.cmd == "train":
+        from .train.loop import main as train_main
+        return train_main(args)
+    elif args.cmd == "synth":
+        from .synth.dataset import generate_dataset
+        counts = {"train": args.train, "valid": args.valid, "test": args.test}
+        tracks = generate_dataset(args.out, counts, seconds=args.seconds, seed=args.seed, jobs=args.jobs)
+        print(f"wrote {len(tracks)} tracks to {args.out} ({time.time() - t0:.1f} s)")
     return 0
 
 

@@ -28,6 +28,14 @@ CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "unet": dict(max_bins=1487, k=6, layers=6, attn_channels=64, d_model=32, n_heads=8),
         "demucs": dict(channels=16, depth=6, kernel_size=8, stride=4, lstm_layers=2),
     },
+    # The shipped demo model set, trained on a 2-core CPU (danna_sep_models.train): the three
+    # ONNX files together stay under 36 MB fp32 (1,608,592 + 1,638,668 + 5,342,272 = 8,589,532
+    # parameters = 34.4 MB). Demucs dominates through its deepest convs and the BiLSTM.
+    "demo": {
+        "xumx": dict(n_fft=4096, hidden_channels=48, max_bins=1487, nb_channels=2, nb_layers=3),
+        "unet": dict(max_bins=1487, k=4, layers=6, attn_channels=64, d_model=32, n_heads=8),
+        "demucs": dict(channels=8, depth=6, kernel_size=8, stride=4, lstm_layers=2),
+    },
     # Unit tests: as small as possible while keeping every layer kind and the I/O contract.
     "tiny": {
         "xumx": dict(n_fft=4096, hidden_channels=16, max_bins=1487, nb_channels=2, nb_layers=2),
