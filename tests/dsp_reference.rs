@@ -8,8 +8,11 @@
 //! variable `CI` is set, in which case it fails. Run with `-- --nocapture` to see the measured
 //! errors (`cargo test --test dsp_reference -- --nocapture`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::venv::{python_or_skip, read_f32, run_script, TempDir};
 
 use danna_sep::dsp::{istft_len, ComplexSpec, MagSpec, StftPlan, WienerFilter, BINS, SOURCES};
 use realfft::num_complex::{Complex32, Complex64};
@@ -59,23 +62,6 @@ save("rec32.f32", rec32, "<f4")                       # (2, N)
 (out / "shape.txt").write_text(f"{L} {X.shape[-1]}\n")
 "#;
 
-/// Removes the fixture folder however the test ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_f32(dir: &Path, name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(dir.join(name)).unwrap();
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
 fn read_c128(dir: &Path, name: &str) -> Vec<Complex64> {
     let bytes = std::fs::read(dir.join(name)).unwrap();
     bytes
@@ -117,41 +103,11 @@ fn real_err(a: &[f32], b: &[f32]) -> (f64, f64) {
 
 #[test]
 fn matches_torch_and_norbert_on_a_python_fixture() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv").join("bin").join("python");
-    if !python.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {} is missing: run `cargo xtask setup` first",
-            python.display()
-        );
-        eprintln!(
-            "\n########################################################################\n\
-             # SKIPPED dsp_reference: {} not found (run `cargo xtask setup`).\n\
-             # The comparison against torch.stft/istft and norbert did NOT run.\n\
-             ########################################################################\n",
-            python.display()
-        );
+    let Some(python) = python_or_skip("dsp_reference") else {
         return;
-    }
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("danna-sep-dsp-ref-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let script = dir.0.join("fixture.py");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&dir.0)
-        .env("PYTHONPATH", root.join("models"))
-        .env("OMP_NUM_THREADS", "1")
-        .current_dir(root)
-        .output()
-        .expect("could not run the venv's python");
-    assert!(
-        out.status.success(),
-        "fixture script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    };
+    let dir = TempDir::new("dsp-ref");
+    run_script(&python, &dir.0, SCRIPT, &[dir.0.to_str().unwrap()]);
     let d = &dir.0;
     let shape = std::fs::read_to_string(d.join("shape.txt")).unwrap();
     let mut it = shape
@@ -161,7 +117,7 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
     let n = istft_len(frames);
 
     // STFT vs torch.stft (float32).
-    let audio = read_f32(d, "audio.f32");
+    let audio = read_f32(&d.join("audio.f32"));
     let (left, right) = audio.split_at(len);
     let mut plan = StftPlan::new(len);
     let mut x = ComplexSpec::new(2, plan.max_frames());
@@ -184,7 +140,7 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
     let mut xt = ComplexSpec::new(2, frames);
     xt.as_mut_slice().copy_from_slice(&x_torch);
     let mut v = MagSpec::new(2 * SOURCES, frames);
-    v.as_mut_slice().copy_from_slice(&read_f32(d, "V.f32"));
+    v.as_mut_slice().copy_from_slice(&read_f32(&d.join("V.f32")));
     let mut y = ComplexSpec::new(2 * SOURCES, frames);
     WienerFilter::new().apply(&v, &xt, &mut y);
     let y_norbert = read_c128(d, "Y.c128");
@@ -205,8 +161,8 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
     for (o, z) in y_ref.as_mut_slice().iter_mut().zip(&y_norbert) {
         *o = Complex32::new(z.re as f32, z.im as f32);
     }
-    let y64 = read_f32(d, "y64.f32");
-    let y32 = read_f32(d, "y32.f32");
+    let y64 = read_f32(&d.join("y64.f32"));
+    let y32 = read_f32(&d.join("y32.f32"));
     let mut wave = vec![0.0f32; 2 * SOURCES * n];
     for (k, w) in wave.chunks_exact_mut(n).enumerate() {
         plan.istft(&y_ref, k, w);
@@ -222,7 +178,7 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
     assert!(e64 / p < 1e-6 && e32 / p < 1e-6, "istft: {e64} {e32}");
 
     // Perfect reconstruction vs torch's float32 round trip and the signal itself.
-    let rec32 = read_f32(d, "rec32.f32");
+    let rec32 = read_f32(&d.join("rec32.f32"));
     let mut rec = vec![0.0f32; 2 * n];
     for (c, r) in rec.chunks_exact_mut(n).enumerate() {
         plan.istft(&xt, c, r);
@@ -251,7 +207,7 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
 }
 
 fn read_c64(dir: &Path, name: &str) -> Vec<Complex32> {
-    let f = read_f32(dir, name);
+    let f = read_f32(&dir.join(name));
     f.chunks_exact(2)
         .map(|c| Complex32::new(c[0], c[1]))
         .collect()

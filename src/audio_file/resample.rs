@@ -2,7 +2,7 @@
 //! the resampler's delay removed and an exact output length.
 
 use audioadapter_buffers::direct::SequentialSliceOfVecs;
-use rubato::{Fft, FixedSync, Resampler, WindowFunction};
+use rubato::{Fft, Resampler};
 
 /// Smallest input chunk; the chunk is an even multiple of the reduced input block.
 const MIN_CHUNK: usize = 1024;
@@ -27,7 +27,7 @@ pub struct StreamResampler {
 impl StreamResampler {
     /// A resampler from `from` Hz to `to` Hz for a stream of `frames` frames.
     pub fn new(from: u32, to: u32, channels: usize, frames: usize) -> Result<Self, String> {
-        let inner = even_fft(from, to, channels)
+        let inner = crate::engine::resample::even_fft_resampler(from, to, channels, MIN_CHUNK)
             .map_err(|e| format!("resampler {from} -> {to} Hz: {e}"))?;
         let chunk_len = inner.input_frames_max();
         let out_len = inner.output_frames_max();
@@ -115,38 +115,6 @@ impl StreamResampler {
     }
 }
 
-/// An FFT resampler whose FFT lengths are even on both sides: rubato's delay is half the output
-/// FFT length, so an odd length (48 kHz -> 44.1 kHz gives 1029 by default) would leave the
-/// output shifted by half a sample. Same construction as the engine's window resampler.
-fn even_fft(
-    from: u32,
-    to: u32,
-    channels: usize,
-) -> Result<Fft<f32>, rubato::ResamplerConstructionError> {
-    let g = gcd(from, to);
-    let block_in = (from / g) as usize;
-    let mut m = 2;
-    while block_in * m < MIN_CHUNK {
-        m += 2;
-    }
-    Fft::new_custom(
-        from as usize,
-        to as usize,
-        block_in * m,
-        1,
-        channels,
-        WindowFunction::BlackmanHarris2,
-        FixedSync::Both,
-    )
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
 
 #[cfg(test)]
 mod tests {

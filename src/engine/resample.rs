@@ -14,17 +14,23 @@ use super::tier::MODEL_RATE;
 /// Smallest input chunk; the FFT is about this long.
 const MIN_CHUNK: usize = 512;
 
-/// An FFT resampler whose FFT lengths are even on both sides.
+/// An FFT resampler whose FFT lengths are even on both sides, with chunks of at least
+/// `min_chunk` input frames.
 ///
 /// rubato trims `fft_size / 2` output frames of delay; with an odd FFT length (48 kHz ↔ 44.1 kHz
 /// gives 1029 by default) the true delay is a half-integer and the output ends up shifted by a
 /// fraction of a sample. Even multiples of the reduced ratio keep the trim exact (measured
-/// round-trip error ≈ −120 dB for 22.05–192 kHz).
-fn aligned_fft(from: u32, to: u32, channels: usize) -> Result<Fft<f32>, BackendError> {
+/// round-trip error ≈ −120 dB for 22.05–192 kHz). Also used by the CLI's stream resampler.
+pub(crate) fn even_fft_resampler(
+    from: u32,
+    to: u32,
+    channels: usize,
+    min_chunk: usize,
+) -> Result<Fft<f32>, rubato::ResamplerConstructionError> {
     let g = gcd(from, to);
     let block_in = (from / g) as usize;
     let mut m = 2;
-    while block_in * m < MIN_CHUNK {
+    while block_in * m < min_chunk {
         m += 2;
     }
     Fft::new_custom(
@@ -36,7 +42,11 @@ fn aligned_fft(from: u32, to: u32, channels: usize) -> Result<Fft<f32>, BackendE
         WindowFunction::BlackmanHarris2,
         FixedSync::Both,
     )
-    .map_err(|e| BackendError(format!("resampler {from} -> {to} Hz: {e}")))
+}
+
+fn aligned_fft(from: u32, to: u32, channels: usize) -> Result<Fft<f32>, BackendError> {
+    even_fft_resampler(from, to, channels, MIN_CHUNK)
+        .map_err(|e| BackendError(format!("resampler {from} -> {to} Hz: {e}")))
 }
 
 fn gcd(a: u32, b: u32) -> u32 {

@@ -33,6 +33,8 @@ pub fn run_script(python: &Path, dir: &Path, script: &str, args: &[&str]) {
     let out = Command::new(python)
         .arg(&file)
         .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running the venv's python");
     assert!(
