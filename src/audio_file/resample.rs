@@ -115,7 +115,6 @@ impl StreamResampler {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
