@@ -30,6 +30,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--atol", type=float, default=1e-4, help="max abs ORT-vs-PyTorch difference accepted")
     e.add_argument("--name", default=None)
+    e.add_argument("--origin", default=None, help="set-level provenance: where the weights come from")
+    e.add_argument("--training-data", default=None, help="set-level provenance: what they were trained on")
+    e.add_argument("--notes", default=None, help="set-level provenance: notes (e.g. what the set is for)")
     e.add_argument("--allow-pickle", action="store_true", help="load trusted checkpoints that pickle non-tensor objects")
 
     i = sub.add_parser("import-danna", help="convert the official Danna-Sep files (or training checkpoints)")
@@ -72,8 +75,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         bad = [m for m in models if m not in MODEL_NAMES]
         if bad:
             p.error(f"unknown model(s) {bad}; expected a subset of {MODEL_NAMES}")
+        provenance = {k: v for k, v in (("origin", args.origin), ("training_data", args.training_data),
+                                         ("notes", args.notes)) if v is not None}
         path = export_set(args.out, args.config, models, _weights(args), args.seed, args.atol, args.name,
-                          allow_pickle=args.allow_pickle)
+                          allow_pickle=args.allow_pickle, provenance=provenance)
         print(f"wrote {path} ({time.time() - t0:.1f} s)")
     elif args.cmd == "import-danna":
         from .modelset import import_danna

@@ -69,9 +69,11 @@ def _finish(out: Path, name: str, description: str, models: Dict[str, Dict[str, 
 
 def export_set(out: Path, config: str = "small", models: Optional[List[str]] = None,
                weights: Optional[Dict[str, Path]] = None, seed: int = 0, atol: float = 1e-4,
-               name: Optional[str] = None, log=print, allow_pickle: bool = False) -> Path:
+               name: Optional[str] = None, log=print, allow_pickle: bool = False,
+               provenance: Optional[Dict[str, str]] = None) -> Path:
     """Export our own definitions to ``out`` (ONNX + manifest). ``weights[model]`` may name a
-    checkpoint (any format :func:`checkpoints.load_model` accepts); otherwise random init."""
+    checkpoint (any format :func:`checkpoints.load_model` accepts); otherwise random init.
+    ``provenance`` overrides the set-level provenance fields (origin, training_data, notes)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = weights or {}
@@ -97,6 +99,7 @@ def export_set(out: Path, config: str = "small", models: Optional[List[str]] = N
     else:
         set_prov = {"origin": f"random initialisation (config '{config}', seed {seed}): for plumbing and benchmarks only",
                     "training_data": "none"}
+    set_prov.update(provenance or {})
     return _finish(out, name or f"danna-sep-{config}", f"Danna-Sep architectures, config '{config}'", entries, set_prov)
 
 

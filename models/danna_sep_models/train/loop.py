@@ -209,16 +209,27 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Dict[str, Any]:
-        """Loss and SDR (dB, per stem and average) over the validation segments."""
+        """Loss and SDR (dB, per stem and average) on the validation segments. The SDR pools each
+        track's segments before the ratio (the MDX definition over what was evaluated of the
+        track), so a segment where a stem rests does not dominate with a huge negative value."""
         self.model.eval()
-        losses, sdrs = [], []
+        losses = []
+        num: Dict[str, torch.Tensor] = {}
+        den: Dict[str, torch.Tensor] = {}
+        tracks = iter(t.name for t, _ in self.valid_set.index)
         for mix, stems in self.valid_set.batches(self.options.batch_size):
             mix, stems = mix.to(self.device), stems.to(self.device)
             loss, est = self.loss(mix, stems)
             losses.append(loss.item() * mix.shape[0])
-            sdrs.append(sdr(est, stems[..., : est.shape[-1]]).cpu())
+            target = stems[..., : est.shape[-1]]
+            for b in range(mix.shape[0]):
+                name = next(tracks)
+                n = target[b].square().sum((-2, -1)).cpu().double()
+                d = (target[b] - est[b]).square().sum((-2, -1)).cpu().double()
+                num[name] = num.get(name, 0) + n
+                den[name] = den.get(name, 0) + d
         self.model.train()
-        per = torch.cat(sdrs).mean(0)
+        per = torch.stack([10 * torch.log10((num[k] + 1e-7) / (den[k] + 1e-7)) for k in num]).mean(0)
         return {"step": self.step, "loss": sum(losses) / len(self.valid_set), "sdr": per.mean().item(),
                 "sdr_per_stem": {s: per[j].item() for j, s in enumerate(STEMS)}}
 
