@@ -228,7 +228,9 @@ class Segments:
             count = max(self.cache.length(t.stem(STEMS[0])) // self.segment, 1)
             picks = range(count)
             if 0 < max_per_track < count:
-                picks = sorted({int(round(k)) for k in np.linspace(0, count - 1, max_per_track)})
+                # Centres of equal parts: the first and last segments (intros and outros, where
+                # stems often rest) are not picked unless there is room for them.
+                picks = sorted({int((k + 0.5) * count / max_per_track) for k in range(max_per_track)})
             self.index += [(t, i * self.segment) for i in picks]
 
     def __len__(self) -> int:
