@@ -140,7 +140,8 @@ fn matches_torch_and_norbert_on_a_python_fixture() {
     let mut xt = ComplexSpec::new(2, frames);
     xt.as_mut_slice().copy_from_slice(&x_torch);
     let mut v = MagSpec::new(2 * SOURCES, frames);
-    v.as_mut_slice().copy_from_slice(&read_f32(&d.join("V.f32")));
+    v.as_mut_slice()
+        .copy_from_slice(&read_f32(&d.join("V.f32")));
     let mut y = ComplexSpec::new(2 * SOURCES, frames);
     WienerFilter::new().apply(&v, &xt, &mut y);
     let y_norbert = read_c128(d, "Y.c128");
