@@ -334,7 +334,7 @@ fn describe_load_error(err: &ort::LoadDynamicError) -> String {
 }
 
 /// Error messages from `dlerror` and friends may contain newlines; the error is one line.
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::modelset::{ModelSet, ModelSetError};
+use crate::ort_runtime::one_line;
 
 /// Environment variable naming a model-set folder; it overrides every other location.
 pub const ENV_MODELS: &str = "DANNA_SEP_MODELS";
@@ -59,10 +60,6 @@ pub fn find_model_set(dir: Option<&Path>) -> Result<ModelSet, String> {
         "no model set found (looked in {}); set {ENV_MODELS} or pass a model-set folder",
         tried.join(", ")
     ))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -73,9 +73,6 @@ impl WaveformRunner {
         let frames = out.frames();
         let n = Self::model_len(frames);
         let expected_len = self.output_len(n)?;
-        if self.input.len() < 2 * n {
-            self.input.resize(2 * n, 0.0);
-        }
         let input = &mut self.input[..2 * n];
         input.fill(0.0);
         for (ch, x) in mix.iter().enumerate() {
