@@ -11,8 +11,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_file::{AudioSource, BitDepth, StemWriter};
 use crate::engine::offline::{separate_stream, OFFLINE_BLOCK};
-use crate::engine::{LatencyBudget, LatencyTier};
-use crate::params::ModelChoice;
+use crate::engine::{LatencyBudget, LatencyTier, TierSpec};
+use crate::params::{ModelChoice, Precision};
 use crate::separation::backend_factory;
 
 /// Command line of `danna-sep`.
@@ -59,8 +59,12 @@ struct SeparateArgs {
     /// Folder holding the model set to load (default: $DANNA_SEP_MODELS, else the shipped set)
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
-    /// Window geometry (the offline result does not depend on timing, only on the windows)
-    #[arg(long, value_enum, default_value_t = TierArg::Studio)]
+    /// int8 LSTM/MatMul weights where the model set has them: faster, lossy
+    #[arg(long)]
+    int8: bool,
+    /// Window geometry: `offline` (12 s windows, the least overlap) or a plugin latency tier,
+    /// to get what the plugin renders (the result depends on the windows only, not on timing)
+    #[arg(long, value_enum, default_value_t = TierArg::Offline)]
     tier: TierArg,
     /// Sample format of the written stems
     #[arg(long, value_enum, default_value_t = BitDepthArg::F32)]
@@ -81,6 +85,7 @@ enum ModelArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TierArg {
+    Offline,
     Live,
     Balanced,
     Studio,
@@ -127,12 +132,13 @@ impl From<BitDepthArg> for BitDepth {
     }
 }
 
-impl From<TierArg> for LatencyTier {
+impl From<TierArg> for TierSpec {
     fn from(t: TierArg) -> Self {
         match t {
-            TierArg::Live => LatencyTier::Live,
-            TierArg::Balanced => LatencyTier::Balanced,
-            TierArg::Studio => LatencyTier::Studio,
+            TierArg::Offline => TierSpec::OFFLINE,
+            TierArg::Live => LatencyTier::Live.spec(),
+            TierArg::Balanced => LatencyTier::Balanced.spec(),
+            TierArg::Studio => LatencyTier::Studio.spec(),
         }
     }
 }
@@ -230,12 +236,17 @@ fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
     } else {
         args.model
     };
-    let budget = LatencyBudget::new(args.tier.into(), info.sample_rate, OFFLINE_BLOCK);
+    let precision = if args.int8 {
+        Precision::Int8
+    } else {
+        Precision::Float32
+    };
+    let budget = LatencyBudget::from_spec(args.tier.into(), info.sample_rate, OFFLINE_BLOCK);
     let bar = progress_bar(info.frames, input);
     // A read or write error stops the engine at once; the partial stems are discarded.
     let report = separate_stream(
         budget,
-        backend_factory(model.into(), args.models.clone()),
+        backend_factory(model.into(), precision, args.models.clone()),
         info.frames,
         |_, l, r| source.read(l, r),
         |_, stems| {

@@ -23,7 +23,7 @@ use engine::{
     EngineConfig, EngineShared, InferenceWorker, LatencyBudget, LatencyTier, OutputChannels,
     StemMixer, StreamingEngine, STEM_COUNT,
 };
-use params::{DannaSepParams, ModelChoice};
+use params::{DannaSepParams, ModelChoice, Precision};
 
 /// Names of the four aux outputs, in stem order.
 pub const AUX_NAMES: [&str; STEM_COUNT] = ["Drums", "Bass", "Other", "Vocals"];
@@ -37,6 +37,7 @@ struct ActiveEngine {
     mixer: StemMixer,
     tier: LatencyTier,
     model: ModelChoice,
+    precision: Precision,
     restart_requested: bool,
 }
 
@@ -145,10 +146,10 @@ impl Plugin for DannaSep {
         );
         let offline = config.process_mode == ProcessMode::Offline;
         let hub = self.hub.clone();
-        let factory =
-            separation::backend_factory_reporting(self.params.model.value(), None, move |set| {
-                hub.set_model_set(Some(editor::view_model::ModelSetSummary::of(set)))
-            });
+        let (model, precision) = (self.params.model.value(), self.params.precision.value());
+        let factory = separation::backend_factory_reporting(model, precision, None, move |set| {
+            hub.set_model_set(Some(editor::view_model::ModelSetSummary::of(set)))
+        });
         let (engine, worker, shared) = engine::build(EngineConfig { budget, offline }, factory);
         context.set_latency_samples(budget.total() as u32);
         self.hub.activate(
@@ -158,7 +159,8 @@ impl Plugin for DannaSep {
                 sample_rate: config.sample_rate,
                 max_block: budget.max_block as u32,
                 tier,
-                model: self.params.model.value(),
+                model,
+                precision,
             },
         );
         self.active = Some(ActiveEngine {
@@ -167,7 +169,8 @@ impl Plugin for DannaSep {
             shared,
             mixer: StemMixer::new(config.sample_rate, &self.params.mixer_settings()),
             tier,
-            model: self.params.model.value(),
+            model,
+            precision,
             restart_requested: false,
         });
         true
@@ -193,11 +196,13 @@ impl Plugin for DannaSep {
         let Some(a) = self.active.as_mut() else {
             return ProcessStatus::Normal;
         };
-        if (self.params.tier.value() != a.tier || self.params.model.value() != a.model)
+        if (self.params.tier.value() != a.tier
+            || self.params.model.value() != a.model
+            || self.params.precision.value() != a.precision)
             && !a.restart_requested
         {
             // The latency is fixed while active, and the models load on re-activation: ask the
-            // host to re-activate with the new tier or model choice.
+            // host to re-activate with the new tier, model choice or precision.
             context.request_restart();
             a.restart_requested = true;
         }

@@ -8,7 +8,10 @@
 //!   rejected, so typos surface as errors);
 //! - the stem order is exactly [`STEMS`], for the set and for every model;
 //! - every model file exists inside the folder, is non-empty and starts like an ONNX protobuf
-//!   (`ModelProto`), not like a PyTorch/zip file;
+//!   (`ModelProto`), not like a PyTorch/zip file; so does the optional int8 variant
+//!   (`int8_file`, written by `cargo xtask models quantize`);
+//! - `sha256` and `int8_sha256`, when present, are 64 lowercase hex digits (the hashes
+//!   themselves are not recomputed: the toolchain wrote them, `models check` reads them);
 //! - spectrogram models have a positive `n_fft`, `hop` and `max_bins <= n_fft/2 + 1`;
 //! - the blend of both modes (`full`, `fast`) names existing models once each and its weights
 //!   sum to 1 (within 1e-6) for every stem.
@@ -167,12 +170,22 @@ pub struct ModelSpec {
     pub config: Option<toml::Table>,
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Optional int8 variant of `file` (dynamic int8 quantisation of the LSTM/MatMul weights,
+    /// written by `cargo xtask models quantize`): faster and smaller, lossy. Opened instead of
+    /// `file` only when the session configuration asks for int8.
+    #[serde(default)]
+    pub int8_file: Option<String>,
+    #[serde(default)]
+    pub int8_sha256: Option<String>,
     /// Per-model provenance (source file, format, ...; informational).
     #[serde(default)]
     pub provenance: Option<toml::Table>,
     /// Absolute path of `file` (filled in by the loader).
     #[serde(skip)]
     pub path: PathBuf,
+    /// Absolute path of `int8_file`, if any (filled in by the loader).
+    #[serde(skip)]
+    pub int8_path: Option<PathBuf>,
 }
 
 impl ModelSpec {
@@ -348,8 +361,13 @@ impl ModelSet {
         let mut models = doc.models;
         for (name, m) in models.iter_mut() {
             check_model(name, m, doc.sample_rate).map_err(&schema)?;
-            m.path = model_path(dir, name, &m.file).map_err(&schema)?;
+            m.path = model_path(dir, name, "file", &m.file).map_err(&schema)?;
             check_onnx_file(name, &m.path)?;
+            if let Some(file) = &m.int8_file {
+                let path = model_path(dir, name, "int8_file", file).map_err(&schema)?;
+                check_onnx_file(name, &path)?;
+                m.int8_path = Some(path);
+            }
         }
         for (mode, b) in [("full", &doc.blend.full), ("fast", &doc.blend.fast)] {
             check_blend(mode, b, &models).map_err(&schema)?;
@@ -405,6 +423,20 @@ fn check_model(name: &str, m: &ModelSpec, sample_rate: u32) -> Result<(), String
             m.n_fft, m.hop, m.max_bins
         ));
     }
+    for (key, hash) in [("sha256", &m.sha256), ("int8_sha256", &m.int8_sha256)] {
+        if let Some(h) = hash.as_deref().filter(|h| !is_sha256(h)) {
+            return Err(format!(
+                "models.{name}.{key} `{h}` is not a sha256 (64 lowercase hex digits)"
+            ));
+        }
+    }
+    match (&m.int8_file, &m.int8_sha256) {
+        (None, Some(_)) => return Err(format!("models.{name}: int8_sha256 without int8_file")),
+        (Some(f), _) if *f == m.file => {
+            return Err(format!("models.{name}.int8_file must differ from file"))
+        }
+        _ => {}
+    }
     if m.chunk_frames.is_some_and(|c| c < m.min_frames) {
         return Err(format!("models.{name}: chunk_frames is below min_frames"));
     }
@@ -425,12 +457,16 @@ fn check_model(name: &str, m: &ModelSpec, sample_rate: u32) -> Result<(), String
     Ok(())
 }
 
-/// `file` must be a plain relative path inside the folder.
-fn model_path(dir: &Path, name: &str, file: &str) -> Result<PathBuf, String> {
+fn is_sha256(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `file` (the value of `key`) must be a plain relative path inside the folder.
+fn model_path(dir: &Path, name: &str, key: &str, file: &str) -> Result<PathBuf, String> {
     let rel = Path::new(file);
     if file.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(format!(
-            "models.{name}.file `{file}` must be a relative path inside the model-set folder"
+            "models.{name}.{key} `{file}` must be a relative path inside the model-set folder"
         ));
     }
     Ok(dir.join(rel))
@@ -791,6 +827,82 @@ average = 6.77
         ));
         let escape = manifest().replace("file = \"unet.onnx\"", "file = \"../unet.onnx\"");
         assert!(schema_err(&escape).contains("relative path"));
+    }
+
+    const INT8_SHA: &str = "d8629d8b48bf1b7c57cebdd6c152e5c7af8f4d5f7eced96bb5e4527d3caca753";
+
+    /// The manifest with an int8 variant declared for Demucs (keys as `quantize` writes them).
+    fn manifest_with_int8(file: &str, sha: &str) -> String {
+        manifest().replace(
+            "input_name = \"audio\"",
+            &format!("input_name = \"audio\"\nint8_file = \"{file}\"\nint8_sha256 = \"{sha}\""),
+        )
+    }
+
+    #[test]
+    fn int8_variants_parse_and_resolve() {
+        let t = TempSet::new(&manifest_with_int8("demucs.int8.onnx", INT8_SHA));
+        fs::write(
+            t.0.join("demucs.int8.onnx"),
+            b"\x08\x08\x12\x07onnx.quantize",
+        )
+        .unwrap();
+        let set = ModelSet::load(&t.0).unwrap();
+        let demucs = &set.models["demucs"];
+        assert_eq!(demucs.int8_file.as_deref(), Some("demucs.int8.onnx"));
+        assert_eq!(demucs.int8_sha256.as_deref(), Some(INT8_SHA));
+        assert_eq!(demucs.int8_path, Some(t.0.join("demucs.int8.onnx")));
+        assert_eq!(demucs.path, t.0.join("demucs.onnx"), "the float file stays");
+        assert_eq!(set.models["unet"].int8_path, None);
+        // The shipped demo set has int8 variants for Demucs and X-UMX.
+        let demo = ModelSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"));
+        if let Ok(demo) = demo {
+            assert!(demo.models["demucs"].int8_path.is_some());
+            assert!(demo.models["xumx"].int8_path.is_some());
+        }
+    }
+
+    #[test]
+    fn int8_variants_are_validated_like_the_float_files() {
+        // a bad int8 sha: not a sha256
+        let short = manifest_with_int8("demucs.int8.onnx", "d8629d8b");
+        let msg = schema_err(&short);
+        assert!(msg.contains("models.demucs.int8_sha256"), "{msg}");
+        let upper = manifest_with_int8("demucs.int8.onnx", &INT8_SHA.to_uppercase());
+        assert!(schema_err(&upper).contains("int8_sha256"));
+        let bad_float = manifest().replace(
+            "input_name = \"audio\"",
+            "input_name = \"audio\"\nsha256 = \"xyz\"",
+        );
+        assert!(schema_err(&bad_float).contains("models.demucs.sha256"));
+        // a sha without a file, the float file again, a path outside the folder
+        let orphan = manifest().replace(
+            "input_name = \"audio\"",
+            &format!("input_name = \"audio\"\nint8_sha256 = \"{INT8_SHA}\""),
+        );
+        assert!(schema_err(&orphan).contains("without int8_file"));
+        assert!(schema_err(&manifest_with_int8("demucs.onnx", INT8_SHA)).contains("must differ"));
+        let escape = manifest_with_int8("../demucs.int8.onnx", INT8_SHA);
+        assert!(schema_err(&escape).contains("models.demucs.int8_file"));
+        // missing, or not ONNX
+        let t = TempSet::new(&manifest_with_int8("demucs.int8.onnx", INT8_SHA));
+        assert!(matches!(
+            ModelSet::load(&t.0),
+            Err(ModelSetError::MissingModelFile { ref model, ref path })
+                if model == "demucs" && path.ends_with("demucs.int8.onnx")
+        ));
+        fs::write(t.0.join("demucs.int8.onnx"), b"PK\x03\x04zip").unwrap();
+        let err = ModelSet::load(&t.0).unwrap_err().to_string();
+        assert!(
+            err.contains("demucs.int8.onnx") && err.contains("zip"),
+            "{err}"
+        );
+        // unknown keys are still rejected
+        let typo = manifest().replace(
+            "input_name = \"audio\"",
+            "input_name = \"audio\"\nint8 = true",
+        );
+        assert!(matches!(load_with(&typo), Err(ModelSetError::Parse { .. })));
     }
 
     #[test]

@@ -33,6 +33,20 @@ pub enum ModelChoice {
     Demucs,
 }
 
+/// Numeric precision of the models' weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum Precision {
+    /// The float32 files: the exact result.
+    #[id = "f32"]
+    #[name = "Float32 (exact)"]
+    Float32,
+    /// The int8 variants of the models that have one (`int8_file` in the manifest: dynamic
+    /// int8 quantisation of the LSTM/MatMul weights): faster and smaller, slightly different.
+    #[id = "int8"]
+    #[name = "Int8 LSTM/MatMul (faster, lossy)"]
+    Int8,
+}
+
 /// Gain and switches of one stem.
 #[derive(Params)]
 pub struct StemParams {
@@ -95,6 +109,10 @@ pub struct DannaSepParams {
     /// Which models run.
     #[id = "model"]
     pub model: EnumParam<ModelChoice>,
+    /// Float32 or int8 weights; like `model`, a change takes effect when the host re-activates
+    /// the plugin (requested automatically), because the models load on activation.
+    #[id = "precision"]
+    pub precision: EnumParam<Precision>,
     /// Latency tier; a change takes effect when the host re-activates the plugin (requested
     /// automatically), because the reported latency must stay constant while active.
     #[id = "tier"]
@@ -130,6 +148,7 @@ impl Default for DannaSepParams {
             .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
             .with_string_to_value(formatters::s2v_f32_gain_to_db()),
             model: EnumParam::new("Model set", ModelChoice::Full),
+            precision: EnumParam::new("Precision", Precision::Float32),
             tier: EnumParam::new("Latency tier", LatencyTier::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),

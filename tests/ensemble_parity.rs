@@ -98,7 +98,12 @@ fn per_stem_snr(reference: &[f32], estimate: &[f32], frames: usize) -> [f64; 4] 
 fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
     let frames = mix[0].len();
     let set = ModelSet::load(set).unwrap();
-    let config = SessionConfig { intra_threads: 1 };
+    let config = SessionConfig {
+        intra_threads: 1,
+        parallel_models: false,
+        memory_arena: true,
+        int8: false,
+    };
     let factory: danna_sep::engine::BackendFactory =
         Box::new(move || Ok(Box::new(EnsembleBackend::new(&set, ModelChoice::Full, config)?) as _));
     let mut out = vec![0.0f32; 8 * frames];
@@ -139,7 +144,12 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     let audio = read_f32(&d.join("audio.f32"));
     let mix = [&audio[..frames], &audio[frames..]];
     let set = ModelSet::load(&d.join("models")).unwrap();
-    let config = SessionConfig { intra_threads: 1 };
+    let config = SessionConfig {
+        intra_threads: 1,
+        parallel_models: false,
+        memory_arena: true,
+        int8: false,
+    };
 
     let cases = [
         (ModelChoice::Full, "full"),
@@ -152,6 +162,15 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     for (choice, file) in cases {
         let reference = read_f32(&d.join(format!("{file}.f32")));
         let rust = planar(&separate_clip(&set, choice, config, mix).unwrap());
+        if matches!(choice, ModelChoice::Full | ModelChoice::Fast) {
+            // The waveform model on its own thread changes nothing: the blend order is kept.
+            let parallel = SessionConfig {
+                parallel_models: true,
+                ..config
+            };
+            let par = planar(&separate_clip(&set, choice, parallel, mix).unwrap());
+            assert!(par == rust, "{file}: parallel differs from sequential");
+        }
         let snr = per_stem_snr(&reference, &rust, frames);
         println!(
             "whole clip vs Python reference, {file:>6}: {snr:.1?} dB (drums, bass, other, vocals)"

@@ -165,3 +165,36 @@ fn changing_the_latency_tier_asks_the_host_for_a_restart_and_keeps_the_latency()
     );
     assert_eq!(d.latency, latency);
 }
+
+#[test]
+fn changing_the_precision_asks_the_host_for_a_restart() {
+    let mut d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);
+    let latency = d.latency;
+    let params = d.plugin.params();
+    let precision = params
+        .param_map()
+        .into_iter()
+        .find(|(id, _, _)| id == "precision")
+        .expect("precision param")
+        .1;
+    // SAFETY: the pointer comes from the plugin's live parameter map, as a host's does.
+    let (value, names) = unsafe {
+        (
+            precision.unmodulated_normalized_value(),
+            [0.0, 1.0].map(|v| precision.normalized_value_to_string(v, true)),
+        )
+    };
+    assert_eq!(value, 0.0, "float32 is the default");
+    assert_eq!(
+        names,
+        ["Float32 (exact)", "Int8 LSTM/MatMul (faster, lossy)"]
+    );
+    let input = vec![vec![0.0f32; 256]; 2];
+    run(&mut d, &input, &[256]);
+    assert!(!d.context().restart_requested.get(), "nothing changed yet");
+    // Int8, set through the same pointer a host uses.
+    unsafe { precision._internal_set_normalized_value(1.0) };
+    run(&mut d, &input, &[256]);
+    assert!(d.context().restart_requested.get(), "restart requested");
+    assert_eq!(d.latency, latency);
+}

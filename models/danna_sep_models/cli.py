@@ -1,4 +1,4 @@
-"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check,synth,train}``.
+"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check,quantize,synth,train}``.
 
 ``cargo xtask models ...`` forwards its arguments here (see xtask/src/models.rs).
 """
@@ -53,6 +53,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     c = sub.add_parser("check", help="validate a model-set folder (manifest + ONNX files)")
     c.add_argument("model_set", type=Path)
 
+    q = sub.add_parser("quantize", help="add int8 (dynamic, LSTM/MatMul/Gemm weights) variants of a set's models "
+                                        "as <stem>.int8.onnx and record them in its manifest (lossy, opt-in at run time)")
+    q.add_argument("model_set", type=Path)
+    q.add_argument("--models", default=None,
+                   help="comma-separated models of the set (default: every model with an LSTM, MatMul or Gemm node)")
+
     from .train.loop import add_arguments as add_train_arguments
     add_train_arguments(sub.add_parser("train", help="train one model on a MUSDB18-HQ-style folder "
                                                      "(see models/README.md, Training)"))
@@ -92,6 +98,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .modelset import check_set
         check_set(args.model_set)
         print(f"{args.model_set}: OK")
+    elif args.cmd == "quantize":
+        from .quantize import parse_models, quantize_set
+        reports = quantize_set(args.model_set, parse_models(args.models))
+        print(f"{args.model_set}: {len(reports)} int8 model(s) recorded in the manifest ({time.time() - t0:.1f} s)")
     elif args.cmd == "train":
         from .train.loop import main as train_main
         return train_main(args)

@@ -147,6 +147,20 @@ def validate(doc: Mapping[str, Any], folder: Path | None = None) -> None:
                 raise ManifestError(f"{where}.file: {p} does not exist")
             if p.stat().st_size == 0:
                 raise ManifestError(f"{where}.file: {p} is empty")
+        # optional int8 variant (written by `quantize`): same rules as `file`
+        if "int8_file" in m:
+            f8 = need(m, "int8_file", str, where)
+            if f8 == f:
+                raise ManifestError(f"{where}.int8_file: must differ from 'file'")
+            if folder is not None:
+                p = Path(folder) / f8
+                if not p.is_file() or p.stat().st_size == 0:
+                    raise ManifestError(f"{where}.int8_file: {p} does not exist or is empty")
+        elif "int8_sha256" in m:
+            raise ManifestError(f"{where}: 'int8_sha256' without 'int8_file'")
+        for key in ("sha256", "int8_sha256"):
+            if key in m and not _is_sha256(need(m, key, str, where)):
+                raise ManifestError(f"{where}.{key}: expected 64 lowercase hex digits, got {m[key]!r}")
     blend = need(doc, "blend", dict, "manifest")
     for mode in ("full", "fast"):
         b = need(blend, mode, dict, "blend")
@@ -164,6 +178,10 @@ def validate(doc: Mapping[str, Any], folder: Path | None = None) -> None:
             total = sum(float(weights[n][s]) for n in order)
             if abs(total - 1.0) > 1e-6:
                 raise ManifestError(f"blend.{mode}: weights for stem '{stem}' sum to {total}, expected 1")
+
+
+def _is_sha256(v: str) -> bool:
+    return len(v) == 64 and all(c in "0123456789abcdef" for c in v)
 
 
 def load(folder: Path) -> Dict[str, Any]:
@@ -188,6 +206,55 @@ def write(folder: Path, doc: Mapping[str, Any]) -> Path:
     path = Path(folder) / MANIFEST
     path.write_text(text)
     return path
+
+
+def update_models(folder: Path, updates: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Set scalar keys of ``[models.<name>]`` tables (``updates[name][key] = value``) in
+    ``folder/manifest.toml``, leaving the rest of the file as it is (formatting, order,
+    comments): each key is replaced in place, or added after the last key of the model's
+    table. The result must parse to the old document with the updates applied and validate;
+    if the text cannot be patched that way (e.g. a model declared inline), the whole manifest
+    is rewritten with :func:`write` instead."""
+    path = Path(folder) / MANIFEST
+    text = path.read_text()
+    doc = load(folder)
+    for name, kv in updates.items():
+        if name not in doc["models"]:
+            raise ManifestError(f"{path}: no model '{name}'")
+        doc["models"][name].update(kv)
+    validate(doc, Path(folder))
+    patched = _patch_model_keys(text, updates)
+    if patched is not None:
+        try:
+            ok = tomllib.loads(patched) == _plain(doc)
+        except tomllib.TOMLDecodeError:
+            ok = False
+        if ok:
+            path.write_text(patched)
+            return path
+    return write(folder, doc)
+
+
+def _patch_model_keys(text: str, updates: Mapping[str, Mapping[str, Any]]) -> str | None:
+    lines = text.splitlines()
+    for name, kv in updates.items():
+        header = f"[models.{_key(name)}]"
+        starts = [i for i, l in enumerate(lines) if l.strip() == header]
+        if len(starts) != 1:
+            return None
+        start = starts[0]
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        for k, v in kv.items():
+            line = f"{_key(k)} = {_value(v)}"
+            found = [i for i in range(start + 1, end) if lines[i].split("=", 1)[0].strip() == _key(k)]
+            if found:
+                lines[found[0]] = line
+                continue
+            last = max((i for i in range(start + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")),
+                       default=start)
+            lines.insert(last + 1, line)
+            end += 1
+    return "\n".join(lines) + "\n"
 
 
 def _plain(v: Any) -> Any:

@@ -14,7 +14,7 @@ import torch
 from . import STEMS, manifest
 from .checkpoints import load_model
 from .configs import CONFIGS, MODEL_NAMES, build
-from .onnx_io import OnnxValidationError, check_runtime, check_static, export_and_check
+from .onnx_io import OnnxValidationError, check_runtime, check_static, export_and_check, io_summary
 from .specs import SAMPLE_RATE, model_spec, parity_lengths
 
 # Files the released tool loads, and the alternatives we also accept, by model.
@@ -191,4 +191,11 @@ def check_set(folder: Path, lengths: Optional[Dict[str, List[int]]] = None) -> D
                                       f"manifest's {m['input_name']}/{m['output_name']}")
         mf = m["min_frames"]
         check_runtime(path, m, (lengths or {}).get(name, [mf, mf + 1]))
+        if "int8_file" in m:  # written by `quantize`: same I/O contract as the float file
+            path8 = Path(folder) / m["int8_file"]
+            io8 = io_summary(path8)
+            if (io8["input_name"], io8["output_name"]) != (m["input_name"], m["output_name"]):
+                raise OnnxValidationError(f"{path8}: I/O names {io8['input_name']}/{io8['output_name']} differ "
+                                          f"from the manifest's {m['input_name']}/{m['output_name']}")
+            check_runtime(path8, m, (lengths or {}).get(name, [mf, mf + 1]))
     return doc

@@ -5,8 +5,8 @@
 //! - the running engine's [`EngineShared`] and the model-set summary sit behind mutexes that
 //!   only the main thread (`activate`/`deactivate`) writes and only the GUI reads; the audio
 //!   thread never touches them;
-//! - the reported latency, sample rate, block size and active tier/model are atomics written in
-//!   `activate`;
+//! - the reported latency, sample rate, block size and active tier/model/precision are atomics
+//!   written in `activate`;
 //! - the meters are [`AtomicF32`]s the audio thread raises once per `process()` call with a
 //!   lock-free max (no allocation, no lock) and the GUI takes (swaps to zero) once per frame, so
 //!   no block peak is lost between two frames. Ballistics happen in the GUI.
@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use super::view_model::{EngineSnapshot, ModelSetSummary};
 use crate::engine::{EngineShared, LatencyTier, STEM_COUNT};
-use crate::params::ModelChoice;
+use crate::params::{ModelChoice, Precision};
 
 /// Marks "no engine" in the `active_*` atomics.
 const NONE: u8 = u8::MAX;
@@ -59,6 +59,7 @@ pub struct PluginHub {
     max_block: AtomicU32,
     active_tier: AtomicU8,
     active_model: AtomicU8,
+    active_precision: AtomicU8,
     /// Per-stem and main-output peaks.
     pub meters: Meters,
 }
@@ -73,6 +74,7 @@ impl Default for PluginHub {
             max_block: AtomicU32::new(0),
             active_tier: AtomicU8::new(NONE),
             active_model: AtomicU8::new(NONE),
+            active_precision: AtomicU8::new(NONE),
             meters: Meters::default(),
         }
     }
@@ -91,6 +93,8 @@ pub struct ActiveInfo {
     pub tier: LatencyTier,
     /// The model choice the engine was built with.
     pub model: ModelChoice,
+    /// The precision the engine was built with.
+    pub precision: Precision,
 }
 
 impl PluginHub {
@@ -104,6 +108,8 @@ impl PluginHub {
             .store(info.tier.to_index() as u8, Ordering::Relaxed);
         self.active_model
             .store(info.model.to_index() as u8, Ordering::Relaxed);
+        self.active_precision
+            .store(info.precision.to_index() as u8, Ordering::Relaxed);
         *self.engine.lock() = Some(shared);
     }
 
@@ -113,6 +119,7 @@ impl PluginHub {
         *self.engine.lock() = None;
         self.active_tier.store(NONE, Ordering::Relaxed);
         self.active_model.store(NONE, Ordering::Relaxed);
+        self.active_precision.store(NONE, Ordering::Relaxed);
         self.latency_samples.store(0, Ordering::Relaxed);
     }
 
@@ -154,6 +161,14 @@ impl PluginHub {
         match self.active_model.load(Ordering::Relaxed) {
             NONE => None,
             i => Some(ModelChoice::from_index(i as usize)),
+        }
+    }
+
+    /// The precision the running engine was built with.
+    pub fn active_precision(&self) -> Option<Precision> {
+        match self.active_precision.load(Ordering::Relaxed) {
+            NONE => None,
+            i => Some(Precision::from_index(i as usize)),
         }
     }
 

@@ -1,8 +1,8 @@
 //! The plugin's editor, drawn with egui (nice-plug-egui).
 //!
 //! One screen a producer can read at a glance: four stem strips (fader, meter, mute, solo), the
-//! output selector, Karaoke, model-set and latency-tier selectors (with the latency each tier
-//! would report), and a status bar. Every control goes through nice-plug's [`ParamSetter`]
+//! output selector, Karaoke, model-set, precision and latency-tier selectors (with the latency
+//! each tier would report), and a status bar. Every control goes through nice-plug's [`ParamSetter`]
 //! (begin/set/end gesture), so the host sees, records and automates exactly what the GUI does.
 //!
 //! Data from the audio side arrives only through [`hub::PluginHub`] (atomics, see there); the
@@ -38,7 +38,7 @@ use nice_plug_egui::{
 
 use crate::engine::{BackendState, LatencyTier, OutputSelect, STEM_COUNT};
 use crate::ort_runtime;
-use crate::params::{DannaSepParams, ModelChoice, StemParams};
+use crate::params::{DannaSepParams, ModelChoice, Precision, StemParams};
 pub use hub::PluginHub;
 use view_model::{
     db_to_fader, fader_to_gain, format_db, format_db_value, gain_to_fader, meter_fraction,
@@ -975,15 +975,30 @@ impl EditorApp {
         );
         y += row_h + 8.0;
 
+        // Model set and precision share a row (the side panel has no height to spare).
+        let precision_w = 80.0;
+        let precision_x = inner.max.x - precision_w;
         caption(ui, pos2(x, y), "MODEL SET");
+        caption(ui, pos2(precision_x, y), "PRECISION");
         y += 14.0;
         enum_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
+            Rect::from_min_size(pos2(x, y), vec2(w - precision_w - 6.0, row_h)),
             "model",
             setter,
             &p.model,
             |v: ModelChoice| variant_name(v),
+        );
+        enum_selector(
+            ui,
+            Rect::from_min_size(pos2(precision_x, y), vec2(precision_w, row_h)),
+            "precision",
+            setter,
+            &p.precision,
+            |v: Precision| match v {
+                Precision::Float32 => "Float32".to_string(),
+                Precision::Int8 => "Int8".to_string(),
+            },
         );
         y += row_h + 8.0;
 
@@ -1001,13 +1016,17 @@ impl EditorApp {
         );
         y += row_h + 8.0;
 
-        // A tier or model change takes effect when the host re-activates the plugin.
+        // A tier, model or precision change takes effect when the host re-activates the plugin.
         let tier_pending = self.hub.active_tier().is_some_and(|t| t != p.tier.value());
         let model_pending = self
             .hub
             .active_model()
             .is_some_and(|m| m != p.model.value());
-        if tier_pending || model_pending {
+        let precision_pending = self
+            .hub
+            .active_precision()
+            .is_some_and(|v| v != p.precision.value());
+        if tier_pending || model_pending || precision_pending {
             ui.painter().text(
                 pos2(x, y),
                 Align2::LEFT_TOP,

@@ -24,7 +24,7 @@ mod waveform;
 pub use blend::BlendPlan;
 pub use locate::{default_model_dirs, find_model_set, ENV_MODELS};
 pub use mask::MaskRunner;
-pub use session::{OrtModel, SessionConfig};
+pub use session::{live_sessions, OrtModel, SessionConfig};
 pub use waveform::WaveformRunner;
 
 use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
@@ -41,17 +41,23 @@ enum Runner {
     Waveform(WaveformRunner),
 }
 
+/// One model of the plan with the buffer its estimate goes to before blending.
+struct Slot {
+    runner: Runner,
+    estimate: StemBuffers,
+}
+
 /// The ensemble backend: a blend plan and one runner per model in it.
 pub struct EnsembleBackend {
     description: String,
     plan: BlendPlan,
-    runners: Vec<Runner>,
+    slots: Vec<Slot>,
+    parallel: bool,
     frames: usize,
     stft: Option<StftPlan>,
     padded: [Vec<f32>; 2],
     x: ComplexSpec,
     mag: MagSpec,
-    estimate: StemBuffers,
 }
 
 impl EnsembleBackend {
@@ -62,43 +68,112 @@ impl EnsembleBackend {
         config: SessionConfig,
     ) -> Result<Self, BackendError> {
         let plan = BlendPlan::for_choice(set, choice)?;
-        let mut runners = Vec::with_capacity(plan.len());
+        let mut slots = Vec::with_capacity(plan.len());
+        let (mut int8, mut float) = (Vec::new(), Vec::new());
         for (name, _) in plan.iter() {
             let spec = &set.models[name];
             let model = OrtModel::open(name, spec, config)?;
-            runners.push(match spec.kind {
+            if model.is_int8() {
+                int8.push(name);
+            } else {
+                float.push(name);
+            }
+            let runner = match spec.kind {
                 ModelKind::SpectrogramMask => Runner::Mask(MaskRunner::new(name, spec, model)?),
                 ModelKind::Waveform => Runner::Waveform(WaveformRunner::new(name, spec, model)),
+            };
+            slots.push(Slot {
+                runner,
+                estimate: StemBuffers::new(0),
             });
         }
         let ort = crate::ort_runtime::ensure_loaded()
             .map(|r| format!("ONNX Runtime {}", r.version))
             .unwrap_or_default();
         let description = format!(
-            "model set '{}' ({}), {}: {}, {} thread{}",
+            "model set '{}' ({}), {}: {}, {}",
             set.name,
             plan.describe(),
             set.provenance.origin,
             ort,
-            config.intra_threads,
-            if config.intra_threads == 1 { "" } else { "s" }
+            describe_precision(config, &int8, &float),
         );
+        let kinds = |mask: bool| {
+            slots
+                .iter()
+                .any(|s| matches!(s.runner, Runner::Mask(_)) == mask)
+        };
+        let parallel = config.parallel_models && kinds(true) && kinds(false);
         Ok(Self {
             description,
             plan,
-            runners,
+            slots,
+            parallel,
             frames: 0,
             stft: None,
             padded: [Vec::new(), Vec::new()],
             x: ComplexSpec::new(2, 0),
             mag: MagSpec::new(2, 0),
-            estimate: StemBuffers::new(0),
         })
     }
 
     fn needs_stft(&self) -> bool {
-        self.runners.iter().any(|r| matches!(r, Runner::Mask(_)))
+        self.slots
+            .iter()
+            .any(|s| matches!(s.runner, Runner::Mask(_)))
     }
+}
+
+/// `config.describe()`, saying which models actually run int8 when int8 was asked for.
+fn describe_precision(config: SessionConfig, int8: &[&str], float: &[&str]) -> String {
+    if !config.int8 || float.is_empty() {
+        return config.describe();
+    }
+    let float_only = SessionConfig {
+        int8: false,
+        ..config
+    };
+    if int8.is_empty() {
+        return format!(
+            "{}, float32 (no int8 files in the set)",
+            float_only.describe()
+        );
+    }
+    format!(
+        "{}, int8 LSTM/MatMul for {} ({} float32: no int8 file)",
+        float_only.describe(),
+        int8.join(", "),
+        float.join(", ")
+    )
+}
+
+/// Runs the spectrogram-mask models among `slots` on the calling thread.
+fn run_masks<'a>(
+    slots: impl Iterator<Item = &'a mut Slot>,
+    x: &ComplexSpec,
+    mag: &MagSpec,
+    stft: &mut Option<StftPlan>,
+) -> Result<(), BackendError> {
+    for slot in slots {
+        if let Runner::Mask(m) = &mut slot.runner {
+            let plan = stft.as_mut().expect("prepared with an STFT plan");
+            m.estimate(x, mag, plan, &mut slot.estimate)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the waveform models among `slots` on the calling thread.
+fn run_waveforms<'a>(
+    slots: impl Iterator<Item = &'a mut Slot>,
+    mix: [&[f32]; 2],
+) -> Result<(), BackendError> {
+    for slot in slots {
+        if let Runner::Waveform(w) = &mut slot.runner {
+            w.estimate(mix, &mut slot.estimate)?;
+        }
+    }
+    Ok(())
 }
 
 impl SeparationBackend for EnsembleBackend {
@@ -116,9 +191,9 @@ impl SeparationBackend for EnsembleBackend {
             self.x = ComplexSpec::new(2, spec_frames);
             self.mag = MagSpec::new(2, spec_frames);
         }
-        self.estimate = StemBuffers::new(frames);
-        for runner in &mut self.runners {
-            match runner {
+        for slot in &mut self.slots {
+            slot.estimate = StemBuffers::new(frames);
+            match &mut slot.runner {
                 Runner::Mask(m) => m.prepare(spec_frames)?,
                 Runner::Waveform(w) => w.prepare(frames)?,
             }
@@ -143,20 +218,36 @@ impl SeparationBackend for EnsembleBackend {
             plan.stft(&[l, r], &mut self.x);
             magnitude(&self.x, &mut self.mag);
         }
+        let (x, mag, stft) = (&self.x, &self.mag, &mut self.stft);
+        if self.parallel {
+            // The waveform model on a scoped thread, the mask models here; the blend below runs
+            // after both, in plan order, so the result is bit-identical to the sequential run.
+            let (waves, masks): (Vec<&mut Slot>, Vec<&mut Slot>) = self
+                .slots
+                .iter_mut()
+                .partition(|s| matches!(s.runner, Runner::Waveform(_)));
+            std::thread::scope(|scope| {
+                let waveform = std::thread::Builder::new()
+                    .name("danna-sep-waveform".into())
+                    .spawn_scoped(scope, move || run_waveforms(waves.into_iter(), mix))
+                    .map_err(|e| BackendError(format!("starting the waveform thread: {e}")))?;
+                let masked = run_masks(masks.into_iter(), x, mag, stft);
+                let waved = waveform
+                    .join()
+                    .unwrap_or_else(|_| Err(BackendError("the waveform model panicked".into())));
+                masked.and(waved)
+            })?;
+        } else {
+            run_masks(self.slots.iter_mut(), x, mag, stft)?;
+            run_waveforms(self.slots.iter_mut(), mix)?;
+        }
         for c in stems.channels_mut() {
             c.fill(0.0);
         }
-        for (runner, (_, weights)) in self.runners.iter_mut().zip(self.plan.iter()) {
-            match runner {
-                Runner::Mask(m) => {
-                    let plan = self.stft.as_mut().expect("prepared with an STFT plan");
-                    m.estimate(&self.x, &self.mag, plan, &mut self.estimate)?;
-                }
-                Runner::Waveform(w) => w.estimate(mix, &mut self.estimate)?,
-            }
+        for (slot, (_, weights)) in self.slots.iter().zip(self.plan.iter()) {
             for (s, &w) in weights.iter().enumerate().take(STEM_COUNT) {
                 for ch in 0..2 {
-                    let est = self.estimate.channel(s, ch);
+                    let est = slot.estimate.channel(s, ch);
                     for (o, &e) in stems.channel_mut(s, ch).iter_mut().zip(est) {
                         *o += w * e;
                     }

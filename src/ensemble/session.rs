@@ -1,7 +1,10 @@
 //! `OrtModel`: one ONNX model of a model set, opened in ONNX Runtime, with its input and output
 //! tensors pre-allocated and bound for the shape the streaming engine uses every window.
 
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use ort::memory::Allocator;
 use ort::session::builder::GraphOptimizationLevel;
@@ -12,38 +15,79 @@ use crate::engine::BackendError;
 use crate::modelset::ModelSpec;
 use crate::ort_runtime;
 
-/// How ONNX Runtime sessions are configured.
+/// How ONNX Runtime sessions are configured and how the ensemble schedules its models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Intra-op threads per session (the models run one after another, so this is also the
-    /// number of cores the ensemble keeps busy).
+    /// Intra-op threads per session.
     pub intra_threads: usize,
+    /// Run the waveform model on a second thread while the spectrogram models run on the
+    /// worker thread (each with `intra_threads`), instead of one model after another. Two
+    /// single-threaded models in parallel use the cores better than one model on two threads
+    /// (ONNX Runtime's intra-op scaling is below 2×; see the README's benchmark table).
+    pub parallel_models: bool,
+    /// ONNX Runtime's CPU memory arena and memory pattern: the activations of a run stay
+    /// allocated for the next one. Off, they go back to the system after every window: lower
+    /// resident memory between windows, the same peak, and every window pays the page faults
+    /// of its fresh memory again (measured ≈ 25 % more CPU on the full-size U-Net).
+    pub memory_arena: bool,
+    /// Open each model's int8 variant (`int8_file` in the manifest: dynamic int8 quantisation
+    /// of the LSTM/MatMul weights, e.g. the full-size DemucsSplit 1.56× faster and 310 MB
+    /// smaller) where the model set has one; lossy, so off unless the user chooses it. Models
+    /// without an int8 file run in float32.
+    pub int8: bool,
 }
 
 impl Default for SessionConfig {
-    /// Two threads (the product's target machine has two cores), fewer if the machine has one.
+    /// On two or more cores: the models in parallel, one intra-op thread each (the product's
+    /// target machine has two cores). On one core: one model after another.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            intra_threads: cores.clamp(1, 2),
+            intra_threads: 1,
+            parallel_models: cores >= 2,
+            memory_arena: true,
+            int8: false,
         }
     }
 }
 
 impl SessionConfig {
-    /// The default, overridden by the environment variable `DANNA_SEP_THREADS` when it holds a
-    /// positive integer (lets a user give the plugin more cores without a parameter).
+    /// The default, overridden by the environment: `DANNA_SEP_THREADS` (a positive integer:
+    /// intra-op threads per session), `DANNA_SEP_PARALLEL` (`0` or `1`) and `DANNA_SEP_INT8`
+    /// (`0` or `1`). Lets a user give the plugin more cores without a parameter.
     pub fn from_env() -> Self {
         let mut config = Self::default();
-        if let Some(n) = std::env::var("DANNA_SEP_THREADS")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0)
-        {
+        if let Some(n) = env_number("DANNA_SEP_THREADS").filter(|&n| n > 0) {
             config.intra_threads = n;
+        }
+        if let Some(p) = env_number("DANNA_SEP_PARALLEL").filter(|&p| p <= 1) {
+            config.parallel_models = p == 1;
+        }
+        if let Some(i) = env_number("DANNA_SEP_INT8").filter(|&i| i <= 1) {
+            config.int8 = i == 1;
         }
         config
     }
+
+    /// Threads the ensemble keeps busy at most (for the status line).
+    pub fn describe(&self) -> String {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let t = self.intra_threads;
+        let schedule = if self.parallel_models {
+            format!("models in parallel, {t} thread{} each", plural(t))
+        } else {
+            format!("models in sequence, {t} thread{}", plural(t))
+        };
+        if self.int8 {
+            format!("{schedule}, int8 LSTM/MatMul")
+        } else {
+            schedule
+        }
+    }
+}
+
+fn env_number(key: &str) -> Option<usize> {
+    std::env::var(key).ok()?.trim().parse().ok()
 }
 
 /// Input and output bound once for a fixed shape: a run then only writes the input tensor's
@@ -55,11 +99,62 @@ struct Bound {
     binding: IoBinding,
 }
 
+/// One ONNX Runtime session, shared by every `OrtModel` in the process that opens the same file
+/// with the same options: a second plugin instance of the same model set holds no second copy
+/// of the weights (or of the activation memory). Runs are serialised by the lock; it is taken
+/// by inference workers only, never by an audio thread.
+struct SharedSession {
+    session: Mutex<Session>,
+}
+
+/// What makes two sessions interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionKey {
+    path: PathBuf,
+    intra_threads: usize,
+    memory_arena: bool,
+}
+
+/// Sessions alive in this process. Weak: the last `OrtModel` using a session frees it.
+static SESSIONS: Mutex<Vec<(SessionKey, Weak<SharedSession>)>> = Mutex::new(Vec::new());
+
+/// The session for `key`, opened unless one is alive. The registry stays locked while a file
+/// loads, so two instances starting together load it once.
+fn shared_session(
+    environment: &ort::environment::Environment,
+    key: SessionKey,
+) -> Result<Arc<SharedSession>, String> {
+    let mut sessions = SESSIONS.lock();
+    sessions.retain(|(_, weak)| weak.strong_count() > 0);
+    if let Some(shared) = sessions
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, weak)| weak.upgrade())
+    {
+        return Ok(shared);
+    }
+    let shared = Arc::new(SharedSession {
+        session: Mutex::new(open_session(environment, &key)?),
+    });
+    sessions.push((key, Arc::downgrade(&shared)));
+    Ok(shared)
+}
+
+/// Number of distinct ONNX Runtime sessions alive in this process (for tests and benchmarks).
+pub fn live_sessions() -> usize {
+    SESSIONS
+        .lock()
+        .iter()
+        .filter(|(_, weak)| weak.strong_count() > 0)
+        .count()
+}
+
 /// An ONNX model with one float input and one float output (the manifest's `input_name` and
 /// `output_name`).
 pub struct OrtModel {
     name: String,
-    session: Session,
+    int8: bool,
+    shared: Arc<SharedSession>,
     input_name: String,
     output_name: String,
     bound: Option<Bound>,
@@ -70,38 +165,56 @@ fn err(model: &str, what: &str, e: impl std::fmt::Display) -> BackendError {
 }
 
 impl OrtModel {
-    /// Opens `spec.path` and checks its inputs and outputs against the manifest.
+    /// Opens `spec.path`, or `spec.int8_path` when `config.int8` asks for it and the model has
+    /// one (or joins the session already open for that file), and checks its inputs and
+    /// outputs against the manifest.
     pub fn open(name: &str, spec: &ModelSpec, config: SessionConfig) -> Result<Self, BackendError> {
         let runtime = ort_runtime::ensure_loaded().map_err(|e| BackendError(e.to_string()))?;
-        let session = open_session(&runtime.environment, &spec.path, config)
-            .map_err(|e| err(name, &format!("opening {}", spec.path.display()), e))?;
+        let int8_path = spec.int8_path.as_ref().filter(|_| config.int8);
+        let path = int8_path.unwrap_or(&spec.path);
+        let opening = |e: String| err(name, &format!("opening {}", path.display()), e);
+        let key = SessionKey {
+            path: std::fs::canonicalize(path).map_err(|e| opening(e.to_string()))?,
+            intra_threads: config.intra_threads.max(1),
+            memory_arena: config.memory_arena,
+        };
+        let shared = shared_session(&runtime.environment, key).map_err(opening)?;
         let dims = |o: &ort::value::Outlet| -> Vec<Option<i64>> {
             o.dtype()
                 .tensor_shape()
                 .map(|s| s.iter().map(|&d| Some(d)).collect())
                 .unwrap_or_default()
         };
-        let (Some(input), Some(output)) = (session.inputs().first(), session.outputs().first())
-        else {
-            return Err(err(
+        {
+            let session = shared.session.lock();
+            let (Some(input), Some(output)) = (session.inputs().first(), session.outputs().first())
+            else {
+                return Err(err(
+                    name,
+                    "checking I/O",
+                    "the model has no input or no output",
+                ));
+            };
+            spec.check_io(
                 name,
-                "checking I/O",
-                "the model has no input or no output",
-            ));
-        };
-        spec.check_io(
-            name,
-            (input.name(), &dims(input)),
-            (output.name(), &dims(output)),
-        )
-        .map_err(|e| BackendError(e.to_string()))?;
+                (input.name(), &dims(input)),
+                (output.name(), &dims(output)),
+            )
+            .map_err(|e| BackendError(e.to_string()))?;
+        }
         Ok(Self {
             name: name.to_string(),
-            session,
+            int8: int8_path.is_some(),
+            shared,
             input_name: spec.input_name.clone(),
             output_name: spec.output_name.clone(),
             bound: None,
         })
+    }
+
+    /// Whether this model runs its int8 variant.
+    pub fn is_int8(&self) -> bool {
+        self.int8
     }
 
     /// Pre-allocates and binds the input and output tensors for one shape; runs with exactly
@@ -120,7 +233,9 @@ impl OrtModel {
         let output = Tensor::<f32>::new(&Allocator::default(), output_shape.to_vec())
             .map_err(|e| err(&name, "allocating the output", e))?;
         let mut binding = self
+            .shared
             .session
+            .lock()
             .create_binding()
             .map_err(|e| err(&name, "creating the binding", e))?;
         binding
@@ -150,18 +265,19 @@ impl OrtModel {
         read: impl FnOnce(&[i64], &[f32]) -> R,
     ) -> Result<R, BackendError> {
         let name = &self.name;
+        let mut session = self.shared.session.lock();
         if let Some(bound) = self.bound.as_mut().filter(|b| b.input_shape == shape) {
             bound.input.extract_tensor_mut().1.copy_from_slice(input);
-            self.session
+            session
                 .run_binding(&bound.binding)
                 .map_err(|e| err(name, "inference", e))?;
+            drop(session);
             let (out_shape, data) = bound.output.extract_tensor();
             return Ok(read(out_shape, data));
         }
         let tensor = TensorRef::from_array_view((shape.to_vec(), input))
             .map_err(|e| err(name, "wrapping the input", e))?;
-        let outputs = self
-            .session
+        let outputs = session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(|e| err(name, "inference", e))?;
         let (out_shape, data) = outputs[self.output_name.as_str()]
@@ -173,18 +289,23 @@ impl OrtModel {
 
 fn open_session(
     environment: &ort::environment::Environment,
-    path: &Path,
-    config: SessionConfig,
+    key: &SessionKey,
 ) -> Result<Session, String> {
-    let threads = config.intra_threads.max(1);
+    let cpu = ort::ep::CPU::default()
+        .with_arena_allocator(key.memory_arena)
+        .build();
     Session::builder(environment)
         .map_err(|e| e.to_string())?
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|e| e.to_string())?
-        .with_intra_threads(threads)
+        .with_intra_threads(key.intra_threads)
         .map_err(|e| e.to_string())?
         .with_inter_threads(1)
         .map_err(|e| e.to_string())?
-        .commit_from_file(path)
+        .with_memory_pattern(key.memory_arena)
+        .map_err(|e| e.to_string())?
+        .with_execution_providers([cpu])
+        .map_err(|e| e.to_string())?
+        .commit_from_file(&key.path)
         .map_err(|e| e.to_string())
 }

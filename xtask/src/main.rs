@@ -7,9 +7,11 @@
 //! - `test`: the project's single test command (setup, bundle, tests, clippy, fmt, Python);
 //! - `demo [--no-python]`: setup, release bundle, then separate `examples/demo.wav`;
 //! - `models ...`: the model toolchain (see `models.rs`);
+//! - `bench ...`: the benchmark suite behind the README's performance tables (see `bench.rs`);
 //! - `screenshot`: the editor under Xvfb (standalone build) to `docs/screenshot.png`;
 //! - anything else is handed to `nice-plug-xtask` (e.g. `known-packages`).
 
+mod bench;
 mod bundle;
 mod demo;
 mod eval;
@@ -32,6 +34,7 @@ Commands:
   test                            run every check: bundle, cargo test, clippy, fmt, Python tests
   demo [--no-python]              release bundle + `danna-sep separate examples/demo.wav`
   models <args>                   model toolchain (export/convert models)
+  bench [--quick] [--readme]      benchmarks (speed, memory, quality per tier) -> docs/bench
   screenshot                      the editor under Xvfb (standalone build) -> docs/screenshot.png";
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let rest = &args[1..];
     match command.as_str() {
         "setup" => setup::run(&root, rest),
+        "bench" => bench::run(&root, rest),
         "bundle" => bundle::run(&root, rest),
         "test" => test::run(&root, rest),
         "demo" => demo::run(&root, rest),

@@ -10,6 +10,8 @@
 //! - `import-danna DIR --out DIR`: convert the official Danna-Sep files (`xumx.onnx`,
 //!   `unet_attention.pth`, `demucs_4_decoders.pth`) or training checkpoints;
 //! - `check DIR`: validate a model-set folder;
+//! - `quantize DIR [--models demucs,xumx]`: add int8 variants (dynamic quantisation of the
+//!   LSTM/MatMul/Gemm weights, lossy) as `<stem>.int8.onnx`, recorded in the manifest;
 //! - `reference --model-set DIR [--mode full|fast] [--outdir D] FILE.wav...`: the original
 //!   inference recipe through ONNX Runtime (golden outputs);
 //! - `synth ...`: the synthetic multitrack generator (`danna_sep_models.synth`);
@@ -33,6 +35,9 @@ Commands:
   import-danna DIR --out DIR [--xumx F] [--unet F] [--demucs F]
                           convert the official Danna-Sep files or training checkpoints
   check DIR               validate a model-set folder (manifest + ONNX files)
+  quantize DIR [--models demucs,xumx]
+                          add int8 LSTM/MatMul/Gemm variants (<stem>.int8.onnx, lossy)
+                          and record them in the manifest
   reference --model-set DIR [--mode full|fast] [--outdir D] FILE.wav...
                           separate with the original recipe (golden reference)
   synth --out DIR [--train N] [--valid N] [--test N] [--seconds S] [--seed N] [--jobs N]
@@ -51,7 +56,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         return Ok(());
     };
     match command.as_str() {
-        "export" | "import-danna" | "check" | "reference" => {}
+        "export" | "import-danna" | "check" | "quantize" | "reference" => {}
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return Ok(());

@@ -2,7 +2,7 @@
 //! the pytest suite.
 //!
 //! `setup_venv` is idempotent and cheap when nothing changed: it creates `.venv` with
-//! `python3 -m venv` if absent and runs `pip install -e models[test]` only when
+//! `python3 -m venv` if absent and runs `pip install -e models[test,bench]` only when
 //! `models/pyproject.toml` (which pins every dependency) differs from what was last installed,
 //! as recorded in a stamp file inside the venv. The first install downloads the pinned torch
 //! wheel with its CUDA libraries (~4 GB, a few minutes); later runs take milliseconds.
@@ -38,7 +38,7 @@ pub fn setup_venv(root: &Path) -> Result<()> {
     }
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "-e"])
-        .arg(format!("{}[test]", root.join("models").display()));
+        .arg(format!("{}[test,bench]", root.join("models").display()));
     process::run(cmd, root).context("installing the models package into .venv failed")?;
     fs::write(&stamp, format!("{wanted}\n"))
         .with_context(|| format!("writing {}", stamp.display()))?;

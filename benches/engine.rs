@@ -1,0 +1,482 @@
+//! Engine benchmarks: model and ensemble real-time factors, DSP stages, the streaming engine's
+//! CPU per audio second per tier, its quality against the whole clip, and a real-time paced run
+//! that counts missed hops. Each measurement is one JSON line on stdout; `cargo xtask bench`
+//! runs them all and writes the README table.
+//!
+//! ```text
+//! cargo bench --bench engine -- models  --models DIR [--threads 1,2] [--seconds 6] [--repeats 3]
+//! cargo bench --bench engine -- dsp     [--seconds 6]
+//! cargo bench --bench engine -- stream  --models DIR [--tiers live,balanced,studio,offline]
+//!                                       [--seconds 60] [--rate 48000] [--input WAV]
+//! cargo bench --bench engine -- quality --models DIR --input WAV
+//! cargo bench --bench engine -- realtime --models DIR [--tier balanced] [--seconds 600]
+//! ```
+//!
+//! CPU time is the whole process's user + system time (`getrusage`), so it counts every
+//! ONNX Runtime thread, spinning included; "RTF" is wall seconds per audio second.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use danna_sep::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan, WienerFilter};
+use danna_sep::engine::offline::separate_stream;
+use danna_sep::engine::{
+    build, BackendFactory, EngineConfig, LatencyBudget, LatencyTier, SeparationBackend,
+    StemBuffers, TierSpec, MODEL_RATE,
+};
+use danna_sep::ensemble::{separate_clip, EnsembleBackend, SessionConfig, RIGHT_PAD};
+use danna_sep::modelset::ModelSet;
+use danna_sep::params::ModelChoice;
+use serde_json::json;
+
+type Args = HashMap<String, String>;
+
+fn parse_args() -> (String, Args) {
+    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    let cmd = it.next().unwrap_or_default();
+    let mut args = Args::new();
+    while let Some(key) = it.next() {
+        let key = key.trim_start_matches("--").to_string();
+        let value = it.next().unwrap_or_else(|| panic!("--{key} needs a value"));
+        args.insert(key, value);
+    }
+    (cmd, args)
+}
+
+fn arg<T: std::str::FromStr>(args: &Args, key: &str, default: T) -> T {
+    args.get(key).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("--{key}: cannot parse '{v}'"))
+    })
+}
+
+fn list(args: &Args, key: &str, default: &str) -> Vec<String> {
+    args.get(key)
+        .map_or(default, String::as_str)
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// User + system CPU seconds of the whole process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Wall and CPU seconds of `f`.
+fn measure(f: impl FnOnce()) -> (f64, f64) {
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    f();
+    (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn emit(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn load_set(args: &Args) -> (PathBuf, ModelSet) {
+    let dir = PathBuf::from(args.get("models").expect("--models DIR"));
+    let set = ModelSet::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    (dir, set)
+}
+
+/// A deterministic test mixture: the WAV given with `--input` (looped), else tones and noise.
+fn mixture(args: &Args, frames: usize) -> [Vec<f32>; 2] {
+    let source: [Vec<f32>; 2] = match args.get("input") {
+        Some(path) => read_wav(Path::new(path)),
+        None => {
+            let mut seed = 0x2545_F491_4F6C_DD1Du64;
+            let mut noise = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            };
+            std::array::from_fn(|ch| {
+                (0..MODEL_RATE as usize * 10)
+                    .map(|i| {
+                        let t = i as f32 / MODEL_RATE as f32;
+                        0.3 * (t * (220.0 + 110.0 * ch as f32) * std::f32::consts::TAU).sin()
+                            + 0.1 * noise()
+                    })
+                    .collect()
+            })
+        }
+    };
+    std::array::from_fn(|ch| source[ch].iter().copied().cycle().take(frames).collect())
+}
+
+fn read_wav(path: &Path) -> [Vec<f32>; 2] {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let spec = reader.spec();
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.unwrap() as f32 * scale)
+                .collect()
+        }
+    };
+    let ch = spec.channels as usize;
+    std::array::from_fn(|c| {
+        samples
+            .iter()
+            .skip(c.min(ch - 1))
+            .step_by(ch)
+            .copied()
+            .collect()
+    })
+}
+
+fn choice_named(name: &str) -> Option<ModelChoice> {
+    Some(match name {
+        "full" => ModelChoice::Full,
+        "fast" => ModelChoice::Fast,
+        "xumx" => ModelChoice::XUmx,
+        "unet" => ModelChoice::UNet,
+        "demucs" => ModelChoice::Demucs,
+        _ => return None,
+    })
+}
+
+fn choices(set: &ModelSet) -> Vec<(String, ModelChoice)> {
+    let mut out: Vec<(String, ModelChoice)> = ["xumx", "unet", "demucs"]
+        .iter()
+        .filter(|m| set.models.contains_key(**m))
+        .filter_map(|m| choice_named(m).map(|c| (m.to_string(), c)))
+        .collect();
+    out.push(("fast".into(), ModelChoice::Fast));
+    out.push(("full".into(), ModelChoice::Full));
+    out
+}
+
+/// Real-time factor of each model alone and of the ensemble, on one window of `--seconds`.
+fn bench_models(args: &Args) {
+    let (dir, set) = load_set(args);
+    let seconds: f64 = arg(args, "seconds", 6.0);
+    let repeats: usize = arg(args, "repeats", 3);
+    let frames = (seconds * MODEL_RATE as f64) as usize;
+    let mix = mixture(args, frames);
+    for threads in list(args, "threads", "1,2") {
+        let threads: usize = threads.parse().expect("--threads 1,2");
+        for (name, choice) in choices(&set) {
+            let ensembles = matches!(choice, ModelChoice::Full | ModelChoice::Fast);
+            let has_int8 = if ensembles {
+                set.models.values().any(|m| m.int8_path.is_some())
+            } else {
+                set.models[&name].int8_path.is_some()
+            };
+            // (parallel, int8): sequential and parallel schedules, each int8 where possible.
+            let mut variants = vec![(false, false)];
+            if ensembles {
+                variants.push((true, false));
+            }
+            if has_int8 {
+                variants.push((ensembles, true));
+            }
+            for (parallel_models, int8) in variants {
+                let config = SessionConfig {
+                    intra_threads: threads,
+                    parallel_models,
+                    memory_arena: true,
+                    int8,
+                };
+                let mut backend = EnsembleBackend::new(&set, choice, config).expect("backend");
+                backend.prepare(frames).expect("prepare");
+                let mut stems = StemBuffers::new(frames);
+                let mut run = || {
+                    backend
+                        .separate([&mix[0], &mix[1]], &mut stems)
+                        .expect("separate")
+                };
+                run(); // warm-up: first-run allocations and kernel selection
+                let (walls, cpus): (Vec<f64>, Vec<f64>) =
+                    (0..repeats).map(|_| measure(&mut run)).unzip();
+                let (wall, cpu) = (median(walls), median(cpus));
+                eprintln!(
+                    "{name:7} threads {threads} parallel {parallel_models:5} int8 {int8:5}: RTF {:.3}, CPU {:.3} s/s",
+                    wall / seconds,
+                    cpu / seconds
+                );
+                emit(json!({
+                    "kind": "model", "models": dir, "model": name, "threads": threads,
+                    "parallel": parallel_models, "int8": int8, "window_s": seconds,
+                    "rtf": wall / seconds, "cpu_per_audio_s": cpu / seconds,
+                }));
+            }
+        }
+    }
+}
+
+/// STFT, Wiener filter (four sources) and iSTFT (eight channels) of one window.
+fn bench_dsp(args: &Args) {
+    let seconds: f64 = arg(args, "seconds", 6.0);
+    let repeats: usize = arg(args, "repeats", 5);
+    let samples = (seconds * MODEL_RATE as f64) as usize + RIGHT_PAD;
+    let frames = frame_count(samples);
+    let mix = mixture(args, samples);
+    let mut plan = StftPlan::new(samples);
+    let mut x = ComplexSpec::new(2, frames);
+    let mut mag = MagSpec::new(2, frames);
+    let mut v = MagSpec::new(8, frames);
+    let mut y = ComplexSpec::new(8, frames);
+    let mut wiener = WienerFilter::new();
+    let mut wave = vec![0.0f32; samples + danna_sep::dsp::N_FFT];
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        f();
+        let walls: Vec<f64> = (0..repeats).map(|_| measure(&mut *f).0).collect();
+        let wall = median(walls);
+        eprintln!("{name:7}: {:.4} s per audio second", wall / seconds);
+        emit(
+            json!({"kind": "dsp", "stage": name, "window_s": seconds, "cpu_per_audio_s": wall / seconds}),
+        );
+    };
+    time("stft", &mut || {
+        plan.stft(&[&mix[0], &mix[1]], &mut x);
+        magnitude(&x, &mut mag);
+    });
+    for c in 0..8 {
+        for t in 0..frames {
+            let a: Vec<f32> = mag.frame(c % 2, t).to_vec();
+            for (o, m) in v.frame_mut(c, t).iter_mut().zip(a) {
+                *o = 0.25 * m;
+            }
+        }
+    }
+    time("wiener", &mut || {
+        wiener.apply(&v, &x, &mut y);
+    });
+    time("istft", &mut || {
+        for c in 0..8 {
+            let len = danna_sep::dsp::istft_len(frames);
+            plan.istft(&y, c, &mut wave[..len]);
+        }
+    });
+}
+
+fn tier_spec(name: &str) -> TierSpec {
+    match name {
+        "live" => LatencyTier::Live.spec(),
+        "balanced" => LatencyTier::Balanced.spec(),
+        "studio" => LatencyTier::Studio.spec(),
+        "offline" => TierSpec::OFFLINE,
+        other => panic!("unknown tier '{other}'"),
+    }
+}
+
+fn factory(set: &ModelSet, choice: ModelChoice, config: SessionConfig) -> BackendFactory {
+    let set = set.clone();
+    Box::new(move || Ok(Box::new(EnsembleBackend::new(&set, choice, config)?) as _))
+}
+
+fn config_from(args: &Args) -> SessionConfig {
+    let mut config = SessionConfig::default();
+    if let Some(t) = args.get("threads") {
+        config.intra_threads = t.parse().expect("--threads N");
+    }
+    if let Some(p) = args.get("parallel") {
+        config.parallel_models = p == "1" || p == "true";
+    }
+    config
+}
+
+/// Runs `frames` of `mix` through the streaming engine in offline mode (every window computed,
+/// no timing) and returns the eight output channels, stem-major.
+fn stream_through(budget: LatencyBudget, factory: BackendFactory, mix: &[Vec<f32>; 2]) -> Vec<f32> {
+    let frames = mix[0].len();
+    let mut out = vec![0.0f32; 8 * frames];
+    separate_stream(
+        budget,
+        factory,
+        frames,
+        |start, l, r| {
+            let n = l.len();
+            l.copy_from_slice(&mix[0][start..start + n]);
+            r.copy_from_slice(&mix[1][start..start + n]);
+            Ok(())
+        },
+        |start, stems| {
+            for (c, s) in stems.iter().enumerate() {
+                out[c * frames + start..c * frames + start + s.len()].copy_from_slice(s);
+            }
+            Ok(())
+        },
+    )
+    .expect("streaming");
+    out
+}
+
+/// The streaming engine's CPU per audio second at each tier (overlap, resampling, STFT, Wiener,
+/// iSTFT and the models), at host rate `--rate`, full ensemble.
+fn bench_stream(args: &Args) {
+    let (dir, set) = load_set(args);
+    let seconds: f64 = arg(args, "seconds", 60.0);
+    let rate: u32 = arg(args, "rate", 48_000);
+    let choice = choice_named(args.get("model").map_or("full", String::as_str))
+        .expect("--model full|fast|xumx|unet|demucs");
+    let config = config_from(args);
+    let mix = mixture(args, (seconds * rate as f64) as usize);
+    for tier in list(args, "tiers", "live,balanced,studio,offline") {
+        let spec = tier_spec(&tier);
+        let budget = LatencyBudget::from_spec(spec, rate, 512);
+        let windows = mix[0].len().div_ceil(budget.geometry.hop) + 1;
+        // Load the models first, outside the measurement.
+        let backend_factory = factory(&set, choice, config);
+        let (wall, cpu) = measure(|| {
+            stream_through(budget, backend_factory, &mix);
+        });
+        eprintln!(
+            "{tier:8}: CPU {:.3} s per audio second, RTF {:.3} ({windows} windows, overlap {:.2})",
+            cpu / seconds,
+            wall / seconds,
+            spec.window() as f64 / spec.hop as f64
+        );
+        emit(json!({
+            "kind": "stream", "models": dir, "tier": tier, "rate": rate, "seconds": seconds,
+            "model": args.get("model").map_or("full", String::as_str),
+            "threads": config.intra_threads, "parallel": config.parallel_models,
+            "latency_s": LatencyBudget::from_spec(spec, rate, 512).seconds(),
+            "overlap": spec.window() as f64 / spec.hop as f64,
+            "cpu_per_audio_s": cpu / seconds, "rtf": wall / seconds,
+        }));
+    }
+}
+
+fn snr_db(reference: &[f32], estimate: &[f32]) -> f64 {
+    let (mut num, mut den) = (1e-12f64, 1e-12f64);
+    for (&r, &e) in reference.iter().zip(estimate) {
+        num += (r as f64).powi(2);
+        den += (r as f64 - e as f64).powi(2);
+    }
+    10.0 * (num / den).log10()
+}
+
+/// Streaming vs whole clip, SNR per stem, for every tier (44.1 kHz, so no resampling).
+fn bench_quality(args: &Args) {
+    let (dir, set) = load_set(args);
+    let path = PathBuf::from(args.get("input").expect("--input WAV"));
+    let mix = read_wav(&path);
+    let frames = mix[0].len();
+    let config = config_from(args);
+    let choice = ModelChoice::Full;
+    let whole = separate_clip(&set, choice, config, [&mix[0], &mix[1]]).expect("whole clip");
+    let reference: Vec<f32> = (0..8)
+        .flat_map(|c| whole.channel(c / 2, c % 2).to_vec())
+        .collect();
+    if set.models.values().any(|m| m.int8_path.is_some()) {
+        // The quality cost of the lossy int8 option, whole clip against whole clip.
+        let int8 = SessionConfig {
+            int8: true,
+            ..config
+        };
+        let quantised = separate_clip(&set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
+        let snr: Vec<f64> = (0..4)
+            .map(|s| {
+                let (a, b) = (whole.channel(s, 0), quantised.channel(s, 0));
+                let (c, d) = (whole.channel(s, 1), quantised.channel(s, 1));
+                let r: Vec<f32> = a.iter().chain(c).copied().collect();
+                let e: Vec<f32> = b.iter().chain(d).copied().collect();
+                snr_db(&r, &e)
+            })
+            .collect();
+        eprintln!("int8 vs float32 (whole clip): {snr:.1?} dB");
+        emit(json!({"kind": "int8_quality", "models": dir, "input": path, "snr_db": snr}));
+    }
+    for tier in list(args, "tiers", "live,balanced,studio,offline") {
+        let spec = tier_spec(&tier);
+        let budget = LatencyBudget::from_spec(spec, MODEL_RATE, 512);
+        let out = stream_through(budget, factory(&set, choice, config), &mix);
+        let snr: Vec<f64> = (0..4)
+            .map(|s| {
+                let r = &reference[2 * s * frames..2 * (s + 1) * frames];
+                snr_db(r, &out[2 * s * frames..2 * (s + 1) * frames])
+            })
+            .collect();
+        eprintln!("{tier:8}: streaming vs whole clip {snr:.1?} dB");
+        emit(json!({
+            "kind": "quality", "models": dir, "input": path, "tier": tier,
+            "latency_s": budget.seconds(), "snr_db": snr,
+        }));
+    }
+}
+
+/// The engine paced like a real-time host (512-sample blocks at 48 kHz, each handed over at
+/// its deadline), counting the hops the worker missed.
+fn bench_realtime(args: &Args) {
+    let (dir, set) = load_set(args);
+    let seconds: f64 = arg(args, "seconds", 600.0);
+    let rate: u32 = arg(args, "rate", 48_000);
+    let block: usize = arg(args, "block", 512);
+    let tier = args
+        .get("tier")
+        .map_or("balanced", String::as_str)
+        .to_string();
+    let config = config_from(args);
+    let budget = LatencyBudget::from_spec(tier_spec(&tier), rate, block);
+    let (mut engine, mut worker, shared) = build(
+        EngineConfig {
+            budget,
+            offline: false,
+        },
+        factory(&set, ModelChoice::Full, config),
+    );
+    // Wait for the models before the clock starts, as a host plays after loading.
+    while shared.status.state() == danna_sep::engine::BackendState::Loading {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mix = mixture(args, (rate as f64 * 30.0) as usize);
+    let total = (seconds * rate as f64) as usize;
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let mut pos = 0;
+    while pos < total {
+        let at = pos % (mix[0].len() - block);
+        engine.process(&mix[0][at..at + block], &mix[1][at..at + block]);
+        pos += block;
+        let deadline = start + Duration::from_secs_f64(pos as f64 / rate as f64);
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let status = &shared.status;
+    let missed = status
+        .missed_hops
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let done = status.hops_done.load(std::sync::atomic::Ordering::Relaxed);
+    let peak = status.peak_load.load(std::sync::atomic::Ordering::Relaxed);
+    worker.stop();
+    eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed, peak load {peak:.2}, CPU {:.3} s/s", cpu / wall);
+    emit(json!({
+        "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,
+        "seconds": seconds, "hops_done": done, "missed_hops": missed, "peak_load": peak,
+        "cpu_per_audio_s": cpu / wall, "latency_s": budget.seconds(),
+        "threads": config.intra_threads, "parallel": config.parallel_models,
+    }));
+}
+
+fn main() {
+    let (cmd, args) = parse_args();
+    match cmd.as_str() {
+        "models" => bench_models(&args),
+        "dsp" => bench_dsp(&args),
+        "stream" => bench_stream(&args),
+        "quality" => bench_quality(&args),
+        "realtime" => bench_realtime(&args),
+        _ => {
+            eprintln!("usage: cargo bench --bench engine -- models|dsp|stream|quality|realtime [--key value ...] (see the doc comment)");
+            std::process::exit(2);
+        }
+    }
+}

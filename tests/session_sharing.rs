@@ -1,0 +1,167 @@
+//! Two ensemble backends of the same model set in one process share their ONNX Runtime
+//! sessions (the weights are held once), and the last one dropped frees them; int8 precision
+//! opens the models' int8 files, in sessions of their own. Own test binary, so no other test
+//! opens sessions meanwhile (the tests here take turns: they count the process's sessions).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use danna_sep::engine::{SeparationBackend, StemBuffers};
+use danna_sep::ensemble::{live_sessions, EnsembleBackend, SessionConfig};
+use danna_sep::modelset::ModelSet;
+use danna_sep::params::ModelChoice;
+
+/// Held by each test: `live_sessions` counts the whole process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[test]
+fn instances_of_one_model_set_share_sessions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if danna_sep::ort_runtime::ensure_loaded().is_err() {
+        eprintln!("skipped: ONNX Runtime is not available (run `cargo xtask setup`)");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set");
+    let set = ModelSet::load(&dir).unwrap();
+    let config = SessionConfig::default();
+    assert_eq!(live_sessions(), 0);
+    let mut a = EnsembleBackend::new(&set, ModelChoice::Full, config).unwrap();
+    let opened = live_sessions();
+    assert!(opened >= 1);
+    let mut b = EnsembleBackend::new(&set, ModelChoice::Full, config).unwrap();
+    assert_eq!(
+        live_sessions(),
+        opened,
+        "the second instance opened its own session"
+    );
+
+    // Both still run, each with its own bound tensors.
+    let frames = 70_000;
+    let mix: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin()).collect();
+    for backend in [&mut a, &mut b] {
+        backend.prepare(frames).unwrap();
+        let mut stems = StemBuffers::new(frames);
+        backend.separate([&mix, &mix], &mut stems).unwrap();
+        let err = (0..frames)
+            .map(|i| (stems.channel(3, 0)[i] - 0.25 * mix[i]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "the quarter model returned {err} off");
+    }
+
+    // Other options mean another session.
+    let other = SessionConfig {
+        intra_threads: 2,
+        ..config
+    };
+    let c = EnsembleBackend::new(&set, ModelChoice::Full, other).unwrap();
+    assert_eq!(live_sessions(), 2 * opened);
+    drop((a, c));
+    assert_eq!(live_sessions(), opened, "b still holds its sessions");
+    drop(b);
+    assert_eq!(live_sessions(), 0);
+}
+
+/// The quarter set copied to a temporary folder, with an int8 variant declared: a copy of the
+/// same file (the quarter model has nothing to quantise; what matters is which file opens).
+struct Int8Set(PathBuf);
+
+impl Int8Set {
+    fn new() -> Self {
+        let quarter = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set");
+        let dir = std::env::temp_dir().join(format!("danna-sep-int8-set-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(quarter.join("quarter.onnx"), dir.join("quarter.onnx")).unwrap();
+        std::fs::copy(quarter.join("quarter.onnx"), dir.join("quarter.int8.onnx")).unwrap();
+        let manifest = std::fs::read_to_string(quarter.join("manifest.toml")).unwrap();
+        let sha = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("sha256 = "))
+            .expect("the fixture records its sha256")
+            .to_string();
+        let manifest = manifest.replacen(
+            "output_name = \"stems\"\n",
+            &format!(
+                "output_name = \"stems\"\nint8_file = \"quarter.int8.onnx\"\nint8_sha256 = {sha}\n"
+            ),
+            1,
+        );
+        std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+        Int8Set(dir)
+    }
+}
+
+impl Drop for Int8Set {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn int8_precision_opens_the_int8_files() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if danna_sep::ort_runtime::ensure_loaded().is_err() {
+        eprintln!("skipped: ONNX Runtime is not available (run `cargo xtask setup`)");
+        return;
+    }
+    let dir = Int8Set::new();
+    let set = ModelSet::load(&dir.0).unwrap();
+    let quarter = &set.models["quarter"];
+    assert_eq!(quarter.int8_path, Some(dir.0.join("quarter.int8.onnx")));
+
+    let float = SessionConfig::default();
+    assert!(!float.int8, "float32 is the default");
+    let int8 = SessionConfig {
+        int8: true,
+        ..float
+    };
+    assert!(int8.describe().contains("int8 LSTM/MatMul"));
+    assert!(!float.describe().contains("int8"));
+
+    assert_eq!(live_sessions(), 0);
+    let mut a = EnsembleBackend::new(&set, ModelChoice::Full, float).unwrap();
+    assert_eq!(live_sessions(), 1);
+    assert!(!a.describe().contains("int8"), "{}", a.describe());
+    let b = EnsembleBackend::new(&set, ModelChoice::Full, int8).unwrap();
+    assert_eq!(live_sessions(), 2, "the int8 file has a session of its own");
+    assert!(
+        b.describe().contains("int8 LSTM/MatMul"),
+        "{}",
+        b.describe()
+    );
+    // The file opened really is the int8 one: without it, int8 precision cannot open.
+    drop(b);
+    std::fs::remove_file(dir.0.join("quarter.int8.onnx")).unwrap();
+    let err = EnsembleBackend::new(&set, ModelChoice::Full, int8)
+        .err()
+        .expect("the int8 file is gone");
+    assert!(err.0.contains("quarter.int8.onnx"), "{}", err.0);
+    std::fs::copy(dir.0.join("quarter.onnx"), dir.0.join("quarter.int8.onnx")).unwrap();
+    let mut b = EnsembleBackend::new(&set, ModelChoice::Full, int8).unwrap();
+
+    // Both run (the copy is the same model).
+    let frames = 8_192;
+    let mix: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin()).collect();
+    for backend in [&mut a, &mut b] {
+        backend.prepare(frames).unwrap();
+        let mut stems = StemBuffers::new(frames);
+        backend.separate([&mix, &mix], &mut stems).unwrap();
+        let err = (0..frames)
+            .map(|i| (stems.channel(0, 1)[i] - 0.25 * mix[i]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "the quarter model returned {err} off");
+    }
+
+    // A set without int8 files stays float32 and says so.
+    let plain =
+        ModelSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set"))
+            .unwrap();
+    let c = EnsembleBackend::new(&plain, ModelChoice::Full, int8).unwrap();
+    assert!(
+        c.describe().contains("float32 (no int8 files in the set)"),
+        "{}",
+        c.describe()
+    );
+    drop((a, b, c));
+    assert_eq!(live_sessions(), 0);
+}

@@ -1,0 +1,557 @@
+//! `cargo xtask bench`: every performance number of the README, measured in one run.
+//!
+//! ```text
+//! cargo xtask bench [--sizes demo,full] [--quick] [--realtime-seconds S] [--readme]
+//! ```
+//!
+//! 1. exports a full-size Danna-Sep model set with random weights (speed does not depend on
+//!    the values) to `target/bench/full-set`, with its int8 variants, once;
+//! 2. runs `benches/engine.rs` (models, DSP stages, streaming engine per tier, quality per
+//!    tier, a real-time paced run) and `benches/plugin.rs` (`process()` cost per block, peak
+//!    memory of one and two plugin instances) for each size;
+//! 3. times the release CLI against the Python reference pipeline on the same models and clip;
+//! 4. writes every record to `docs/bench/results.jsonl`, the quality plot to
+//!    `docs/bench/quality-vs-latency.png`, and with `--readme` the tables into README.md
+//!    between `<!-- bench:begin -->` and `<!-- bench:end -->`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::{process, python, setup};
+
+const USAGE: &str = "\
+Usage: cargo xtask bench [--sizes demo,full] [--quick] [--realtime-seconds S] [--readme]
+
+  --sizes LIST           model sets to measure: demo (models/demo), full (random weights,
+                         the release's sizes; exported on the fly)            [demo,full]
+  --quick                short runs (10 s streams, 20000 process() calls, 20 s real time)
+  --realtime-seconds S   length of the real-time paced run per size          [60]
+  --readme               write the tables into README.md";
+
+struct Options {
+    sizes: Vec<String>,
+    quick: bool,
+    realtime_seconds: f64,
+    readme: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        sizes: vec!["demo".into(), "full".into()],
+        quick: false,
+        realtime_seconds: 60.0,
+        readme: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--sizes" => o.sizes = value()?.split(',').map(str::to_string).collect(),
+            "--quick" => o.quick = true,
+            "--realtime-seconds" => o.realtime_seconds = value()?.parse()?,
+            "--readme" => o.readme = true,
+            "-h" | "--help" => bail!("{USAGE}"),
+            other => bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    for s in &o.sizes {
+        if s != "demo" && s != "full" {
+            bail!("unknown size {s} (demo or full)");
+        }
+    }
+    Ok(o)
+}
+
+/// Runs the benchmark suite.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    setup::setup(root, true)?;
+    let ort = setup::ort_lib_path(root);
+    let out_dir = root.join("docs/bench");
+    fs::create_dir_all(&out_dir)?;
+    let mut records: Vec<Value> = Vec::new();
+
+    let python = python::venv_python(root);
+    let mut machine = Command::new(&python);
+    machine.args(["-m", "danna_sep_models.bench", "machine"]);
+    records.extend(json_lines(machine, root)?);
+
+    for bench in ["engine", "plugin"] {
+        let mut build = process::cargo();
+        build.args(["bench", "--bench", bench, "--no-run"]);
+        process::run(build, root)?;
+    }
+    let mut cli = process::cargo();
+    cli.args(["build", "--release", "--bin", "danna-sep"]);
+    process::run(cli, root)?;
+
+    let clip = root.join("examples/demo.wav");
+    let (stream_s, calls, rt_s) = if o.quick {
+        ("10", "20000", o.realtime_seconds.min(20.0))
+    } else {
+        ("30", "100000", o.realtime_seconds)
+    };
+    let clip_arg = clip.to_string_lossy().into_owned();
+    for size in &o.sizes {
+        let set = model_set(root, size)?;
+        let set_arg = set.to_string_lossy().into_owned();
+        let engine = |args: &[&str]| -> Result<Vec<Value>> {
+            let mut cmd = process::cargo();
+            cmd.args(["bench", "--bench", "engine", "--"])
+                .args(args)
+                .env("DANNA_SEP_ORT_LIB", &ort);
+            json_lines(cmd, root)
+        };
+        records.extend(engine(&[
+            "models", "--models", &set_arg, "--input", &clip_arg,
+        ])?);
+        records.extend(engine(&[
+            "stream",
+            "--models",
+            &set_arg,
+            "--seconds",
+            stream_s,
+            "--input",
+            &clip_arg,
+        ])?);
+        let rt = format!("{rt_s}");
+        records.extend(engine(&[
+            "realtime",
+            "--models",
+            &set_arg,
+            "--seconds",
+            &rt,
+            "--input",
+            &clip_arg,
+        ])?);
+        if size == "demo" {
+            records.extend(engine(&["dsp", "--input", &clip_arg])?);
+            records.extend(engine(&[
+                "quality", "--models", &set_arg, "--input", &clip_arg,
+            ])?);
+            for block in ["64", "512"] {
+                let mut cmd = process::cargo();
+                cmd.args([
+                    "bench", "--bench", "plugin", "--", "process", "--block", block,
+                ])
+                .args(["--calls", calls])
+                .env("DANNA_SEP_ORT_LIB", &ort)
+                .env("DANNA_SEP_MODELS", &set);
+                records.extend(json_lines(cmd, root)?);
+            }
+        }
+        for instances in ["1", "2"] {
+            let mut cmd = process::cargo();
+            cmd.args([
+                "bench",
+                "--bench",
+                "plugin",
+                "--",
+                "memory",
+                "--instances",
+                instances,
+            ])
+            .args(["--models", &set_arg])
+            .env("DANNA_SEP_ORT_LIB", &ort)
+            .env("DANNA_SEP_MODELS", &set);
+            records.extend(
+                json_lines(cmd, root)?
+                    .into_iter()
+                    .map(|r| tag(r, "size", size)),
+            );
+        }
+        records.push(cli_vs_python(root, &set, &clip, size)?);
+    }
+    let records: Vec<Value> = records.into_iter().map(|r| label_size(r, root)).collect();
+    let results = out_dir.join("results.jsonl");
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&results, text).with_context(|| format!("writing {}", results.display()))?;
+    eprintln!("wrote {}", results.display());
+
+    let png = out_dir.join("quality-vs-latency.png");
+    if records.iter().any(|r| r["kind"] == "quality") {
+        let mut plot = Command::new(&python);
+        plot.args(["-m", "danna_sep_models.bench", "plot"])
+            .arg(&results)
+            .arg(&png);
+        process::run(plot, root)?;
+        eprintln!("wrote {}", png.display());
+    }
+    let table = tables(&records);
+    println!("{table}");
+    if o.readme {
+        write_readme(root, &table)?;
+    }
+    Ok(())
+}
+
+/// `models/demo`, or the full-size random set under `target/bench/full-set` (exported once).
+fn model_set(root: &Path, size: &str) -> Result<PathBuf> {
+    if size == "demo" {
+        return Ok(root.join("models/demo"));
+    }
+    let dir = root.join("target/bench/full-set");
+    if !dir.join("manifest.toml").exists() {
+        let mut cmd = Command::new(python::venv_python(root));
+        cmd.args([
+            "-m",
+            "danna_sep_models.cli",
+            "export",
+            "--config",
+            "full",
+            "--out",
+        ])
+        .arg(&dir)
+        .args(["--name", "danna-sep-full-random"]);
+        process::run(cmd, root).context("exporting the full-size model set")?;
+    }
+    let manifest = fs::read_to_string(dir.join("manifest.toml"))?;
+    if !manifest.contains("int8_file") {
+        let mut cmd = Command::new(python::venv_python(root));
+        cmd.args(["-m", "danna_sep_models.cli", "quantize"])
+            .arg(&dir);
+        process::run(cmd, root).context("quantising the full-size model set")?;
+    }
+    Ok(dir)
+}
+
+/// Runs `cmd` (stderr shown) and parses each stdout line that is a JSON object.
+fn json_lines(mut cmd: Command, root: &Path) -> Result<Vec<Value>> {
+    cmd.current_dir(root).stderr(Stdio::inherit());
+    let shown = process::describe(&cmd);
+    eprintln!("+ {shown}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect())
+}
+
+fn tag(mut record: Value, key: &str, value: &str) -> Value {
+    record[key] = json!(value);
+    record
+}
+
+/// Adds `size` (demo / full) from the record's model-set path.
+fn label_size(record: Value, root: &Path) -> Value {
+    if record.get("size").is_some() {
+        return record;
+    }
+    let models = record["models"].as_str().unwrap_or_default();
+    if models.is_empty() {
+        return record;
+    }
+    let size = if Path::new(models).starts_with(root.join("models/demo")) {
+        "demo"
+    } else {
+        "full"
+    };
+    tag(record, "size", size)
+}
+
+/// Wall time of the release CLI and of the Python reference on the same clip and models.
+fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Value> {
+    let tmp = root.join("target/bench/out");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    let mut cli = Command::new(root.join("target/release/danna-sep"));
+    cli.arg("separate")
+        .arg(clip)
+        .arg("--models")
+        .arg(set)
+        .arg("-o")
+        .arg(tmp.join("cli"))
+        .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root));
+    let cli_s = timed(cli, root)?;
+    let mut py = Command::new(python::venv_python(root));
+    py.args([
+        "-m",
+        "danna_sep_models.cli",
+        "reference",
+        "--mode",
+        "full",
+        "--model-set",
+    ])
+    .arg(set)
+    .arg("--outdir")
+    .arg(tmp.join("python"))
+    .arg(clip);
+    let py_s = timed(py, root)?;
+    let audio_s = hound::WavReader::open(clip)?.duration() as f64 / 44_100.0;
+    Ok(json!({
+        "kind": "cli_vs_python", "size": size, "audio_s": audio_s,
+        "cli_wall_s": cli_s, "python_wall_s": py_s,
+        "cli_rtf": cli_s / audio_s, "python_rtf": py_s / audio_s, "speedup": py_s / cli_s,
+    }))
+}
+
+fn timed(cmd: Command, root: &Path) -> Result<f64> {
+    let start = Instant::now();
+    process::run(cmd, root)?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn f(v: &Value, digits: usize) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.digits$}"))
+}
+
+fn find(records: &[Value], pred: impl Fn(&Value) -> bool) -> Option<&Value> {
+    records.iter().find(|r| pred(r))
+}
+
+/// The README tables.
+fn tables(records: &[Value]) -> String {
+    let mut t = String::new();
+    let null = Value::Null;
+    if let Some(m) = find(records, |r| r["kind"] == "machine") {
+        t += &format!(
+            "Machine: {} ({} cores); ONNX Runtime MatMul peak {} GFLOP/s on 1 thread, {} on 2.\n\n",
+            m["cpu"].as_str().unwrap_or("?"),
+            m["cores"],
+            f(&m["matmul_gflops_1_thread"], 0),
+            f(&m["matmul_gflops_2_threads"], 0)
+        );
+    }
+    let sizes: Vec<&str> = ["full", "demo"]
+        .into_iter()
+        .filter(|s| records.iter().any(|r| r["size"] == *s))
+        .collect();
+
+    t += "**Models and ensemble, one 6 s window** (wall seconds per audio second = RTF; CPU \
+          seconds per audio second, all threads). `seq`: one model after another, `par`: the \
+          waveform model on a second thread; `int8`: the lossy int8 LSTM/MatMul files.\n\n\
+          | set | model | RTF 1 thread | CPU 1 thread | RTF 2 threads | CPU 2 threads |\n\
+          |---|---|---|---|---|---|\n";
+    for size in &sizes {
+        for model in ["xumx", "unet", "demucs", "fast", "full"] {
+            for (parallel, int8) in [(false, false), (true, false), (false, true), (true, true)] {
+                let get = |threads: u64| {
+                    find(records, |r| {
+                        r["kind"] == "model"
+                            && r["size"] == *size
+                            && r["model"] == model
+                            && r["threads"] == threads
+                            && r["parallel"] == parallel
+                            && r["int8"].as_bool().unwrap_or(false) == int8
+                    })
+                };
+                let (Some(a), b) = (get(1), get(2)) else {
+                    continue;
+                };
+                let b = b.unwrap_or(&null);
+                let schedule = match (model, parallel) {
+                    ("fast" | "full", false) => " (seq)",
+                    ("fast" | "full", true) => " (par)",
+                    _ => "",
+                };
+                let label = format!("{model}{schedule}{}", if int8 { ", int8" } else { "" });
+                t += &format!(
+                    "| {size} | {label} | {} | {} | {} | {} |\n",
+                    f(&a["rtf"], 3),
+                    f(&a["cpu_per_audio_s"], 3),
+                    f(&b["rtf"], 3),
+                    f(&b["cpu_per_audio_s"], 3)
+                );
+            }
+        }
+    }
+    let dsp: Vec<&Value> = records.iter().filter(|r| r["kind"] == "dsp").collect();
+    if !dsp.is_empty() {
+        t += "\n**DSP stages** (CPU seconds per audio second, 6 s window): ";
+        t += &dsp
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["stage"].as_str().unwrap_or("?"),
+                    f(&r["cpu_per_audio_s"], 4)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        t += " (Wiener and iSTFT run once per spectrogram model).\n";
+    }
+
+    for r in records.iter().filter(|r| r["kind"] == "int8_quality") {
+        let snr: Vec<String> = r["snr_db"]
+            .as_array()
+            .map(|a| a.iter().map(|v| f(v, 1)).collect())
+            .unwrap_or_default();
+        t += &format!(
+            "\n**Quality cost of int8** (full ensemble, whole clip, int8 against float32, SNR \
+             drums / bass / other / vocals, {} set, `examples/demo.wav`): {} dB.\n",
+            r["size"].as_str().unwrap_or("?"),
+            snr.join(" / ")
+        );
+    }
+
+    t += "\n**Streaming engine, full ensemble** (48 kHz host, so every window is resampled; \
+          the default schedule; CPU seconds per audio second of the whole process, including \
+          overlap, resampling, STFT, Wiener, iSTFT and the models):\n\n\
+          | set | tier | latency (512 blocks) | window / hop | CPU s per audio s | RTF |\n\
+          |---|---|---|---|---|---|\n";
+    for size in &sizes {
+        for r in records
+            .iter()
+            .filter(|r| r["kind"] == "stream" && r["size"] == *size)
+        {
+            t += &format!(
+                "| {size} | {} | {} s | {} | {} | {} |\n",
+                r["tier"].as_str().unwrap_or("?"),
+                f(&r["latency_s"], 2),
+                f(&r["overlap"], 2),
+                f(&r["cpu_per_audio_s"], 3),
+                f(&r["rtf"], 3)
+            );
+        }
+    }
+
+    t += "\n**Real-time paced stream** (512-sample blocks at 48 kHz handed over at their \
+          deadlines, full ensemble):\n\n\
+          | set | tier | audio | hops done | missed hops | peak load | CPU s per audio s |\n\
+          |---|---|---|---|---|---|---|\n";
+    for r in records.iter().filter(|r| r["kind"] == "realtime") {
+        t += &format!(
+            "| {} | {} | {} s | {} | {} | {} | {} |\n",
+            r["size"].as_str().unwrap_or("?"),
+            r["tier"].as_str().unwrap_or("?"),
+            f(&r["seconds"], 0),
+            r["hops_done"],
+            r["missed_hops"],
+            f(&r["peak_load"], 2),
+            f(&r["cpu_per_audio_s"], 3)
+        );
+    }
+
+    t += "\n**Audio thread**: `process()` in real-time mode, stereo, 48 kHz, while the worker \
+          runs (calls not paced, so most blocks take the dry-fallback path); wall time per call, \
+          and the thread's CPU time (wall outliers are the scheduler giving the core to the \
+          model threads: 2 cores, 4 busy threads):\n\n\
+          | block | calls | median | p99 | worst wall | worst CPU | median / worst CPU, % of the block's time |\n\
+          |---|---|---|---|---|---|---|\n";
+    for r in records.iter().filter(|r| r["kind"] == "process") {
+        let budget = r["budget_us"].as_f64().unwrap_or(f64::NAN);
+        let worst_cpu_pct = r["worst_cpu_us"]
+            .as_f64()
+            .map(|w| json!(100.0 * w / budget));
+        t += &format!(
+            "| {} | {} | {} µs | {} µs | {} µs | {} µs | {} % / {} % |\n",
+            r["block"],
+            r["calls"],
+            f(&r["median_us"], 2),
+            f(&r["p99_us"], 2),
+            f(&r["worst_us"], 0),
+            f(&r["worst_cpu_us"], 0),
+            f(&r["median_pct_of_budget"], 3),
+            f(&worst_cpu_pct.unwrap_or(Value::Null), 2)
+        );
+    }
+
+    t += "\n**Memory**: peak resident set (VmHWM) of plugin instances in one process:\n\n\
+          | set | one instance | two instances | the second adds |\n|---|---|---|---|\n";
+    for size in &sizes {
+        let peak = |n: u64| {
+            find(records, |r| {
+                r["kind"] == "memory" && r["size"] == *size && r["instances"] == n
+            })
+            .and_then(|r| r["peak_hwm_kb"].as_f64())
+        };
+        if let (Some(one), Some(two)) = (peak(1), peak(2)) {
+            t += &format!(
+                "| {size} | {:.0} MB | {:.0} MB | {:.0} MB |\n",
+                one / 1024.0,
+                two / 1024.0,
+                (two - one) / 1024.0
+            );
+        }
+    }
+
+    t += "\n**CLI against the Python reference pipeline** (same ONNX models, same clip, full \
+          ensemble; the CLI's default `offline` geometry, the reference's whole-clip recipe \
+          with norbert's Wiener filter):\n\n\
+          | set | audio | CLI | Python reference | CLI RTF | speed-up |\n|---|---|---|---|---|---|\n";
+    for r in records.iter().filter(|r| r["kind"] == "cli_vs_python") {
+        t += &format!(
+            "| {} | {} s | {} s | {} s | {} | {}× |\n",
+            r["size"].as_str().unwrap_or("?"),
+            f(&r["audio_s"], 1),
+            f(&r["cli_wall_s"], 1),
+            f(&r["python_wall_s"], 1),
+            f(&r["cli_rtf"], 3),
+            f(&r["speedup"], 2)
+        );
+    }
+    let quality: Vec<&Value> = records.iter().filter(|r| r["kind"] == "quality").collect();
+    if !quality.is_empty() {
+        t += "\n**Streaming quality** (SNR of the streamed stems against the whole-clip \
+              separation, drums / bass / other / vocals, `examples/demo.wav`, demo set; plot: \
+              `docs/bench/quality-vs-latency.png`):\n\n| tier | latency | SNR (dB) |\n|---|---|---|\n";
+        for r in quality {
+            let snr: Vec<String> = r["snr_db"]
+                .as_array()
+                .map(|a| a.iter().map(|v| f(v, 1)).collect())
+                .unwrap_or_default();
+            t += &format!(
+                "| {} | {} s | {} |\n",
+                r["tier"].as_str().unwrap_or("?"),
+                f(&r["latency_s"], 2),
+                snr.join(" / ")
+            );
+        }
+    }
+    t
+}
+
+fn write_readme(root: &Path, table: &str) -> Result<()> {
+    let path = root.join("README.md");
+    let text = fs::read_to_string(&path)?;
+    let (begin, end) = ("<!-- bench:begin -->", "<!-- bench:end -->");
+    let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
+        bail!("README.md has no {begin} … {end} section");
+    };
+    let new = format!("{}{begin}\n{table}{}", &text[..a], &text[b..]);
+    fs::write(&path, new)?;
+    eprintln!("updated README.md");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_show_what_the_records_hold() {
+        let records = vec![
+            json!({"kind": "model", "size": "full", "model": "unet", "threads": 1, "parallel": false, "rtf": 0.8, "cpu_per_audio_s": 0.79}),
+            json!({"kind": "model", "size": "full", "model": "unet", "threads": 2, "parallel": false, "rtf": 0.5, "cpu_per_audio_s": 0.99}),
+            json!({"kind": "memory", "size": "full", "instances": 1, "peak_hwm_kb": 1_048_576.0}),
+            json!({"kind": "memory", "size": "full", "instances": 2, "peak_hwm_kb": 1_153_434.0}),
+            json!({"kind": "cli_vs_python", "size": "full", "audio_s": 20.0, "cli_wall_s": 10.0, "python_wall_s": 30.0, "cli_rtf": 0.5, "speedup": 3.0}),
+        ];
+        let t = tables(&records);
+        assert!(
+            t.contains("| full | unet | 0.800 | 0.790 | 0.500 | 0.990 |"),
+            "{t}"
+        );
+        assert!(t.contains("| full | 1024 MB | 1126 MB | 102 MB |"), "{t}");
+        assert!(
+            t.contains("| full | 20.0 s | 10.0 s | 30.0 s | 0.500 | 3.00× |"),
+            "{t}"
+        );
+    }
+}
