@@ -205,6 +205,7 @@ def separate_files(inputs: Iterable[Path], model_set: Path, outdir: Path, mode: 
             raise ValueError(f"{path}: {audio.shape[0]} channels; Danna-Sep needs stereo")
         out, _ = separate(audio, ms, mode, vectorised_wiener)
         for s, stem in enumerate(STEMS):
+            Path(outdir).mkdir(parents=True, exist_ok=True)
             f = Path(outdir) / f"{Path(path).stem}_{stem}.wav"
             wavfile.write(str(f), 44100, out[s].T.copy())
             written.append(f)

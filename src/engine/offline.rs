@@ -18,6 +18,8 @@ pub struct OfflineReport {
     pub frames: usize,
     /// The backend's status line at the end.
     pub backend: String,
+    /// Windows the engine separated (including those that cover the latency's flush).
+    pub windows: u64,
 }
 
 /// Runs `frames` input frames through the engine. `read(start, left, right)` fills the given
@@ -71,5 +73,13 @@ pub fn separate_stream(
     }
     let backend = shared.status.message();
     worker.stop();
-    Ok(OfflineReport { frames, backend })
+    let windows = shared
+        .status
+        .hops_done
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(OfflineReport {
+        frames,
+        backend,
+        windows,
+    })
 }

@@ -25,16 +25,18 @@ use serde_json::{json, Value};
 use crate::{process, python, setup};
 
 const USAGE: &str = "\
-Usage: cargo xtask bench [--sizes demo,full] [--quick] [--realtime-seconds S] [--readme]
+Usage: cargo xtask bench [--sizes demo,full] [--keep] [--quick] [--realtime-seconds S] [--readme]
 
   --sizes LIST           model sets to measure: demo (models/demo), full (random weights,
                          the release's sizes; exported on the fly)            [demo,full]
+  --keep                 keep the records of sizes not measured this time
   --quick                short runs (10 s streams, 20000 process() calls, 20 s real time)
   --realtime-seconds S   length of the real-time paced run per size          [60]
   --readme               write the tables into README.md";
 
 struct Options {
     sizes: Vec<String>,
+    keep: bool,
     quick: bool,
     realtime_seconds: f64,
     readme: bool,
@@ -43,6 +45,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         sizes: vec!["demo".into(), "full".into()],
+        keep: false,
         quick: false,
         realtime_seconds: 60.0,
         readme: false,
@@ -57,6 +60,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--sizes" => o.sizes = value()?.split(',').map(str::to_string).collect(),
             "--quick" => o.quick = true,
+            "--keep" => o.keep = true,
             "--realtime-seconds" => o.realtime_seconds = value()?.parse()?,
             "--readme" => o.readme = true,
             "-h" | "--help" => bail!("{USAGE}"),
@@ -78,12 +82,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let ort = setup::ort_lib_path(root);
     let out_dir = root.join("docs/bench");
     fs::create_dir_all(&out_dir)?;
-    let mut records: Vec<Value> = Vec::new();
+    let results = out_dir.join("results.jsonl");
+    let mut records = Recorder::start(&results, root, &o)?;
 
     let python = python::venv_python(root);
     let mut machine = Command::new(&python);
     machine.args(["-m", "danna_sep_models.bench", "machine"]);
-    records.extend(json_lines(machine, root)?);
+    records.extend(json_lines(machine, root)?)?;
 
     for bench in ["engine", "plugin"] {
         let mut build = process::cargo();
@@ -112,8 +117,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             json_lines(cmd, root)
         };
         records.extend(engine(&[
-            "models", "--models", &set_arg, "--input", &clip_arg,
-        ])?);
+            "models",
+            "--models",
+            &set_arg,
+            "--input",
+            &clip_arg,
+            "--repeats",
+            "2",
+        ])?)?;
         records.extend(engine(&[
             "stream",
             "--models",
@@ -122,7 +133,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             stream_s,
             "--input",
             &clip_arg,
-        ])?);
+        ])?)?;
         let rt = format!("{rt_s}");
         records.extend(engine(&[
             "realtime",
@@ -132,12 +143,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             &rt,
             "--input",
             &clip_arg,
-        ])?);
+        ])?)?;
         if size == "demo" {
-            records.extend(engine(&["dsp", "--input", &clip_arg])?);
+            records.extend(engine(&["dsp", "--input", &clip_arg])?)?;
             records.extend(engine(&[
                 "quality", "--models", &set_arg, "--input", &clip_arg,
-            ])?);
+            ])?)?;
             for block in ["64", "512"] {
                 let mut cmd = process::cargo();
                 cmd.args([
@@ -146,7 +157,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 .args(["--calls", calls])
                 .env("DANNA_SEP_ORT_LIB", &ort)
                 .env("DANNA_SEP_MODELS", &set);
-                records.extend(json_lines(cmd, root)?);
+                records.extend(json_lines(cmd, root)?)?;
             }
         }
         for instances in ["1", "2"] {
@@ -166,15 +177,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             records.extend(
                 json_lines(cmd, root)?
                     .into_iter()
-                    .map(|r| tag(r, "size", size)),
-            );
+                    .map(|r| tag(r, "size", size))
+                    .collect(),
+            )?;
         }
-        records.push(cli_vs_python(root, &set, &clip, size)?);
+        records.extend(vec![cli_vs_python(root, &set, &clip, size)?])?;
     }
-    let records: Vec<Value> = records.into_iter().map(|r| label_size(r, root)).collect();
-    let results = out_dir.join("results.jsonl");
-    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
-    fs::write(&results, text).with_context(|| format!("writing {}", results.display()))?;
+    let records = records.all;
     eprintln!("wrote {}", results.display());
 
     let png = out_dir.join("quality-vs-latency.png");
@@ -192,6 +201,50 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         write_readme(root, &table)?;
     }
     Ok(())
+}
+
+/// Every record so far, also appended to the results file as it arrives, so an interrupted
+/// run keeps what it measured.
+struct Recorder {
+    all: Vec<Value>,
+    path: PathBuf,
+    root: PathBuf,
+}
+
+impl Recorder {
+    /// Starts the results file: empty, or with `--keep` the old records of the sizes not
+    /// measured this time.
+    fn start(path: &Path, root: &Path, o: &Options) -> Result<Self> {
+        let old = fs::read_to_string(path).unwrap_or_default();
+        let kept: Vec<Value> = if o.keep {
+            old.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|r| {
+                    r["kind"] != "machine" && !o.sizes.iter().any(|s| r["size"] == s.as_str())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let text: String = kept.iter().map(|r| format!("{r}\n")).collect();
+        fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self {
+            all: kept,
+            path: path.to_path_buf(),
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn extend(&mut self, records: Vec<Value>) -> Result<()> {
+        use std::io::Write;
+        let mut file = fs::OpenOptions::new().append(true).open(&self.path)?;
+        for r in records {
+            let r = label_size(r, &self.root);
+            writeln!(file, "{r}")?;
+            self.all.push(r);
+        }
+        Ok(())
+    }
 }
 
 /// `models/demo`, or the full-size random set under `target/bench/full-set` (exported once).
