@@ -25,11 +25,12 @@ use serde_json::{json, Value};
 use crate::{process, python, setup};
 
 const USAGE: &str = "\
-Usage: cargo xtask bench [--sizes demo,full] [--keep] [--quick] [--realtime-seconds S] [--readme]
+Usage: cargo xtask bench [--sizes demo,full] [--keep] [--report] [--quick] [--realtime-seconds S] [--readme]
 
   --sizes LIST           model sets to measure: demo (models/demo), full (random weights,
                          the release's sizes; exported on the fly)            [demo,full]
   --keep                 keep the records of sizes not measured this time
+  --report               measure nothing: plot and tabulate docs/bench/results.jsonl
   --quick                short runs (10 s streams, 20000 process() calls, 20 s real time)
   --realtime-seconds S   length of the real-time paced run per size          [60]
   --readme               write the tables into README.md";
@@ -37,6 +38,7 @@ Usage: cargo xtask bench [--sizes demo,full] [--keep] [--quick] [--realtime-seco
 struct Options {
     sizes: Vec<String>,
     keep: bool,
+    report: bool,
     quick: bool,
     realtime_seconds: f64,
     readme: bool,
@@ -46,6 +48,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         sizes: vec!["demo".into(), "full".into()],
         keep: false,
+        report: false,
         quick: false,
         realtime_seconds: 60.0,
         readme: false,
@@ -61,6 +64,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--sizes" => o.sizes = value()?.split(',').map(str::to_string).collect(),
             "--quick" => o.quick = true,
             "--keep" => o.keep = true,
+            "--report" => o.report = true,
             "--realtime-seconds" => o.realtime_seconds = value()?.parse()?,
             "--readme" => o.readme = true,
             "-h" | "--help" => bail!("{USAGE}"),
@@ -83,6 +87,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let out_dir = root.join("docs/bench");
     fs::create_dir_all(&out_dir)?;
     let results = out_dir.join("results.jsonl");
+    if o.report {
+        let text = fs::read_to_string(&results)
+            .with_context(|| format!("reading {}", results.display()))?;
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        return report(root, &o, &results, &records);
+    }
     let mut records = Recorder::start(&results, root, &o)?;
 
     let python = python::venv_python(root);
@@ -185,17 +198,23 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     }
     let records = records.all;
     eprintln!("wrote {}", results.display());
+    report(root, &o, &results, &records)
+}
 
+/// The plot and the tables of `records`; README.md too with `--readme`.
+fn report(root: &Path, o: &Options, results: &Path, records: &[Value]) -> Result<()> {
+    let python = python::venv_python(root);
+    let out_dir = results.parent().expect("results live in a folder");
     let png = out_dir.join("quality-vs-latency.png");
     if records.iter().any(|r| r["kind"] == "quality") {
         let mut plot = Command::new(&python);
         plot.args(["-m", "danna_sep_models.bench", "plot"])
-            .arg(&results)
+            .arg(results)
             .arg(&png);
         process::run(plot, root)?;
         eprintln!("wrote {}", png.display());
     }
-    let table = tables(&records);
+    let table = tables(records);
     println!("{table}");
     if o.readme {
         write_readme(root, &table)?;
