@@ -15,12 +15,16 @@
 //! CPU time is the whole process's user + system time (`getrusage`), so it counts every
 //! ONNX Runtime thread, spinning included; "RTF" is wall seconds per audio second.
 
+#[path = "support/signal.rs"]
+mod signal;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use danna_sep::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan, WienerFilter};
-use danna_sep::engine::offline::separate_stream;
+use danna_sep::engine::offline::separate_buffers;
 use danna_sep::engine::{
     build, BackendFactory, EngineConfig, LatencyBudget, LatencyTier, SeparationBackend,
     StemBuffers, TierSpec, MODEL_RATE,
@@ -68,6 +72,21 @@ fn cpu_seconds() -> f64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// CPU time the hypervisor gave to other guests while this machine wanted it ("steal", all
+/// cores, seconds since boot; 0 where /proc/stat has no such column). A paced run's misses
+/// that coincide with steal are the machine's, not the engine's.
+fn steal_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: f64 = stat
+        .lines()
+        .next()
+        .and_then(|cpu| cpu.split_whitespace().nth(8))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0.0);
+    // SAFETY: sysconf only reads a configuration value.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 /// Wall and CPU seconds of `f`.
 fn measure(f: impl FnOnce()) -> (f64, f64) {
     let (cpu, wall) = (cpu_seconds(), Instant::now());
@@ -94,24 +113,7 @@ fn load_set(args: &Args) -> (PathBuf, ModelSet) {
 fn mixture(args: &Args, frames: usize) -> [Vec<f32>; 2] {
     let source: [Vec<f32>; 2] = match args.get("input") {
         Some(path) => read_wav(Path::new(path)),
-        None => {
-            let mut seed = 0x2545_F491_4F6C_DD1Du64;
-            let mut noise = move || {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            };
-            std::array::from_fn(|ch| {
-                (0..MODEL_RATE as usize * 10)
-                    .map(|i| {
-                        let t = i as f32 / MODEL_RATE as f32;
-                        0.3 * (t * (220.0 + 110.0 * ch as f32) * std::f32::consts::TAU).sin()
-                            + 0.1 * noise()
-                    })
-                    .collect()
-            })
-        }
+        None => signal::test_signal(MODEL_RATE as usize * 10, MODEL_RATE as f32),
     };
     std::array::from_fn(|ch| source[ch].iter().copied().cycle().take(frames).collect())
 }
@@ -292,33 +294,14 @@ fn config_from(args: &Args) -> SessionConfig {
     config
 }
 
-/// Runs `frames` of `mix` through the streaming engine in offline mode (every window computed,
-/// no timing) and returns the eight output channels, stem-major, and the windows it ran.
+/// Runs `mix` through the streaming engine in offline mode (every window computed, no timing)
+/// and returns the eight output channels, stem-major, and the windows it ran.
 fn stream_through(
     budget: LatencyBudget,
     factory: BackendFactory,
     mix: &[Vec<f32>; 2],
 ) -> (Vec<f32>, u64) {
-    let frames = mix[0].len();
-    let mut out = vec![0.0f32; 8 * frames];
-    let report = separate_stream(
-        budget,
-        factory,
-        frames,
-        |start, l, r| {
-            let n = l.len();
-            l.copy_from_slice(&mix[0][start..start + n]);
-            r.copy_from_slice(&mix[1][start..start + n]);
-            Ok(())
-        },
-        |start, stems| {
-            for (c, s) in stems.iter().enumerate() {
-                out[c * frames + start..c * frames + start + s.len()].copy_from_slice(s);
-            }
-            Ok(())
-        },
-    )
-    .expect("streaming");
+    let (out, report) = separate_buffers(budget, factory, [&mix[0], &mix[1]]).expect("streaming");
     (out, report.windows)
 }
 
@@ -447,27 +430,50 @@ fn bench_realtime(args: &Args) {
     let total = (seconds * rate as f64) as usize;
     let (cpu0, start) = (cpu_seconds(), Instant::now());
     let mut pos = 0;
+    // Stream time of each miss (whether misses bunch at the start or come at random) and the
+    // steal in the 5 s before it; steal is sampled about once a second.
+    let mut missed_at: Vec<f64> = Vec::new();
+    let mut steal_before_miss: Vec<f64> = Vec::new();
+    let steal0 = steal_seconds();
+    let mut steal_samples = std::collections::VecDeque::from([(0.0, steal0)]);
+    let sample_every = rate as usize / block;
+    let mut blocks = 0;
     while pos < total {
         let at = pos % (mix[0].len() - block);
         engine.process(&mix[0][at..at + block], &mix[1][at..at + block]);
         pos += block;
+        blocks += 1;
+        let now = pos as f64 / rate as f64;
+        let missed = shared.status.missed_hops.load(Ordering::Relaxed) as usize;
+        if blocks % sample_every == 0 || missed > missed_at.len() {
+            steal_samples.push_back((now, steal_seconds()));
+            while steal_samples.len() > 2 && steal_samples[1].0 <= now - 5.0 {
+                steal_samples.pop_front();
+            }
+        }
+        if missed > missed_at.len() {
+            let (first, last) = (steal_samples[0].1, steal_samples[steal_samples.len() - 1].1);
+            missed_at.resize(missed, now);
+            steal_before_miss.resize(missed, last - first);
+        }
         let deadline = start + Duration::from_secs_f64(pos as f64 / rate as f64);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
     }
     let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let steal = steal_seconds() - steal0;
     let status = &shared.status;
-    let missed = status
-        .missed_hops
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let done = status.hops_done.load(std::sync::atomic::Ordering::Relaxed);
-    let peak = status.peak_load.load(std::sync::atomic::Ordering::Relaxed);
+    let missed = status.missed_hops.load(Ordering::Relaxed);
+    let done = status.hops_done.load(Ordering::Relaxed);
+    let peak = status.peak_load.load(Ordering::Relaxed);
     worker.stop();
-    eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed, peak load {peak:.2}, CPU {:.3} s/s", cpu / wall);
+    eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", cpu / wall);
     emit(json!({
         "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,
         "seconds": seconds, "hops_done": done, "missed_hops": missed, "peak_load": peak,
+        "missed_at_s": missed_at, "steal_5s_before_miss_s": steal_before_miss,
+        "steal_s": steal,
         "cpu_per_audio_s": cpu / wall, "latency_s": budget.seconds(),
         "threads": config.intra_threads, "parallel": config.parallel_models,
     }));

@@ -41,6 +41,8 @@
 
 #[path = "../tests/support/host.rs"]
 mod host;
+#[path = "support/signal.rs"]
+mod signal;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -149,34 +151,6 @@ fn settle(d: &Driver, what: &str) -> BackendState {
     state
 }
 
-/// A deterministic stereo test signal, `len` (a power of two) frames per channel: a few steady
-/// tones plus white noise from a fixed-seed xorshift generator, peaking below 1.
-fn test_signal(len: usize, rate: f32) -> [Vec<f32>; 2] {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let tones: [[(f32, f32); 3]; 2] = [
-        [(110.0, 0.2), (440.0, 0.1), (2_500.0, 0.05)],
-        [(82.4, 0.2), (660.0, 0.1), (3_300.0, 0.05)],
-    ];
-    std::array::from_fn(|ch| {
-        (0..len)
-            .map(|i| {
-                let t = i as f32 / rate;
-                let tone: f32 = tones[ch]
-                    .iter()
-                    .map(|&(f, a)| a * (std::f32::consts::TAU * f * t).sin())
-                    .sum();
-                tone + 0.2 * noise()
-            })
-            .collect()
-    })
-}
-
 /// Allocations counted so far on this thread by the checker, when it is live: debug
 /// assertions on (`--profile dev`) and the checker seen to count a deliberate allocation.
 fn alloc_violations() -> Option<u32> {
@@ -238,7 +212,7 @@ fn bench_process(o: &Options) -> Result<(), String> {
 
     // The host's side, built once: the plugin works in place on `main`, writes the stems to
     // `aux`. Only the input copy into `buffer` happens between calls.
-    let signal = test_signal(1 << 16, rate);
+    let signal = signal::test_signal(1 << 16, rate);
     let mask = signal[0].len() - 1;
     let mut main = vec![vec![0.0f32; block]; 2];
     let mut aux_data = vec![vec![vec![0.0f32; block]; 2]; 4];
@@ -399,7 +373,7 @@ fn bench_memory(o: &Options) -> Result<(), String> {
     }
     let (after_load_hwm, after_load_rss) = memory_kb()?;
 
-    let signal = test_signal(1 << 16, rate);
+    let signal = signal::test_signal(1 << 16, rate);
     let mask = signal[0].len() - 1;
     let total = (seconds * rate as f64).round() as usize;
     let mut io = vec![vec![0.0f32; block]; 2];

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_file::{AudioSource, BitDepth, StemWriter};
-use crate::engine::offline::{separate_stream, OFFLINE_BLOCK};
-use crate::engine::{LatencyBudget, LatencyTier, TierSpec};
+use crate::engine::offline::{separate_stream, separate_whole, OFFLINE_BLOCK};
+use crate::engine::{LatencyBudget, LatencyTier, TierSpec, MODEL_RATE, STEM_COUNT};
 use crate::params::{ModelChoice, Precision};
 use crate::separation::backend_factory;
 
@@ -62,9 +62,11 @@ struct SeparateArgs {
     /// int8 LSTM/MatMul weights where the model set has them: faster, lossy
     #[arg(long)]
     int8: bool,
-    /// Window geometry: `offline` (12 s windows, the least overlap) or a plugin latency tier,
-    /// to get what the plugin renders (the result depends on the windows only, not on timing)
-    #[arg(long, value_enum, default_value_t = TierArg::Offline)]
+    /// Window geometry: `whole` (the track as one window, like the original tool; memory grows
+    /// with the track, ~0.3 GB per second with full-size models), `offline` (12 s windows,
+    /// bounded memory), `auto` (whole up to 20 s, else offline) or a plugin latency tier, to
+    /// get what the plugin renders (the result depends on the windows only, not on timing)
+    #[arg(long, value_enum, default_value_t = TierArg::Auto)]
     tier: TierArg,
     /// Sample format of the written stems
     #[arg(long, value_enum, default_value_t = BitDepthArg::F32)]
@@ -85,6 +87,8 @@ enum ModelArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TierArg {
+    Auto,
+    Whole,
     Offline,
     Live,
     Balanced,
@@ -132,13 +136,22 @@ impl From<BitDepthArg> for BitDepth {
     }
 }
 
-impl From<TierArg> for TierSpec {
-    fn from(t: TierArg) -> Self {
-        match t {
-            TierArg::Offline => TierSpec::OFFLINE,
-            TierArg::Live => LatencyTier::Live.spec(),
-            TierArg::Balanced => LatencyTier::Balanced.spec(),
-            TierArg::Studio => LatencyTier::Studio.spec(),
+/// Longest track `--tier auto` separates as one window. The full-size U-Net's activations take
+/// about 0.3 GB per second of window, so up to here one window needs no more memory than the
+/// `offline` geometry's 12 s windows (measured: 9.8 GB whole for 20 s, 9.0 GB streamed;
+/// README, "Command line"), and it runs no overlap: 2.5× less compute on a 20 s clip.
+const WHOLE_TRACK_MAX_SECONDS: f64 = 20.0;
+
+impl TierArg {
+    /// The streaming geometry for a track of `seconds`, or `None` for one whole-track window.
+    fn geometry(self, seconds: f64) -> Option<TierSpec> {
+        match self {
+            TierArg::Auto if seconds <= WHOLE_TRACK_MAX_SECONDS => None,
+            TierArg::Whole => None,
+            TierArg::Auto | TierArg::Offline => Some(TierSpec::OFFLINE),
+            TierArg::Live => Some(LatencyTier::Live.spec()),
+            TierArg::Balanced => Some(LatencyTier::Balanced.spec()),
+            TierArg::Studio => Some(LatencyTier::Studio.spec()),
         }
     }
 }
@@ -241,20 +254,27 @@ fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
     } else {
         Precision::Float32
     };
-    let budget = LatencyBudget::from_spec(args.tier.into(), info.sample_rate, OFFLINE_BLOCK);
+    let factory = backend_factory(model.into(), precision, args.models.clone());
+    let seconds = info.frames as f64 / f64::from(info.sample_rate);
     let bar = progress_bar(info.frames, input);
+    let read = |_, l: &mut [f32], r: &mut [f32]| source.read(l, r);
+    let write = |_, stems: [&[f32]; STEM_COUNT * 2]| {
+        writer.write(stems)?;
+        bar.inc(stems[0].len() as u64);
+        Ok(())
+    };
     // A read or write error stops the engine at once; the partial stems are discarded.
-    let report = separate_stream(
-        budget,
-        backend_factory(model.into(), precision, args.models.clone()),
-        info.frames,
-        |_, l, r| source.read(l, r),
-        |_, stems| {
-            writer.write(stems)?;
-            bar.inc(stems[0].len() as u64);
-            Ok(())
-        },
-    );
+    let geometry = args.tier.geometry(seconds);
+    let report = match geometry {
+        Some(spec) => separate_stream(
+            LatencyBudget::from_spec(spec, info.sample_rate, OFFLINE_BLOCK),
+            factory,
+            info.frames,
+            read,
+            write,
+        ),
+        None => separate_whole(info.sample_rate, factory, info.frames, read, write),
+    };
     bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,
@@ -264,8 +284,16 @@ fn separate_file(input: &Path, args: &SeparateArgs) -> Result<(), String> {
         }
     };
     let written = writer.finish()?;
+    let windows = match geometry {
+        None => "the whole track as one window".to_string(),
+        Some(spec) => format!(
+            "{} windows of {:.1} s",
+            report.windows,
+            f64::from(spec.window()) / f64::from(MODEL_RATE)
+        ),
+    };
     eprintln!(
-        "{}: {} frames -> {} frames at {out_rate} Hz in {} ({})",
+        "{}: {} frames -> {} frames at {out_rate} Hz in {} ({windows}; {})",
         input.display(),
         report.frames,
         written,

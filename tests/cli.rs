@@ -187,12 +187,38 @@ fn wav_inputs_of_every_format_split_into_stems_that_sum_to_the_input() {
         );
         inputs.push((path, data));
     }
-    // One run with every file: several inputs per call.
-    let paths: Vec<&PathBuf> = inputs.iter().map(|(p, _)| p).collect();
-    assert_success(&separate(&dir, &paths));
-    for (k, (&(channels, rate, format), (_, data))) in cases.iter().zip(&inputs).enumerate() {
-        let label = format!("{channels} ch {format:?} at {rate} Hz");
-        let (spec, sum) = stem_sum(&dir, &format!("song{k}"));
+    // One run with every file per geometry: several inputs per call.
+    for tier in ["whole", "offline"] {
+        let mut args: Vec<&OsStr> = vec!["--tier".as_ref(), tier.as_ref()];
+        args.extend(inputs.iter().map(|(p, _)| p.as_os_str()));
+        let out = separate(&dir, &args);
+        assert_success(&out);
+        check_stem_sums(&dir, &cases, &inputs, tier);
+        let says = if tier == "whole" {
+            "the whole track as one window"
+        } else {
+            "windows of 12.1 s"
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches(says).count(), inputs.len(), "{tier}: {err}");
+    }
+    // Without --tier, a short track is one window.
+    let out = separate(&dir, &[inputs[0].0.as_os_str()]);
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the whole track as one window"), "{err}");
+}
+
+/// The stems of every input in `cases` sum back to it, in its format and length.
+fn check_stem_sums(
+    dir: &Path,
+    cases: &[(u16, u32, Format)],
+    inputs: &[(PathBuf, Vec<f32>)],
+    tier: &str,
+) {
+    for (k, (&(channels, rate, format), (_, data))) in cases.iter().zip(inputs).enumerate() {
+        let label = format!("{tier}: {channels} ch {format:?} at {rate} Hz");
+        let (spec, sum) = stem_sum(dir, &format!("song{k}"));
         assert_eq!(
             (
                 spec.channels,
@@ -377,16 +403,19 @@ fn more_than_two_channels_use_the_first_two_and_say_so_once() {
 
 #[test]
 fn inputs_of_any_length_down_to_one_frame_are_separated() {
-    // The streaming engine pads the input with silence to whole windows: there is no minimum.
+    // The streaming engine pads the input with silence to whole windows, and the whole-track
+    // path pads a clip shorter than a model's minimum: there is no minimum length.
     let dir = tempdir("short");
-    for frames in [1usize, 5, 4_097] {
-        let input = dir.join(format!("short{frames}.wav"));
-        let data = write_wav(&input, 2, 44_100, Format::F32, &tones(frames, 2, 44_100));
-        assert_success(&separate(&dir, &[&input]));
-        let (_, sum) = stem_sum(&dir, &format!("short{frames}"));
-        assert_eq!(sum.len(), data.len(), "{frames} frames");
-        let err = max_err(&sum, &data, 0..data.len());
-        assert!(err < 1e-5, "{frames} frames: error {err}");
+    for tier in ["whole", "offline"] {
+        for frames in [1usize, 5, 4_097] {
+            let input = dir.join(format!("short{frames}.wav"));
+            let data = write_wav(&input, 2, 44_100, Format::F32, &tones(frames, 2, 44_100));
+            assert_success(&separate(&dir, &["--tier", tier, input.to_str().unwrap()]));
+            let (_, sum) = stem_sum(&dir, &format!("short{frames}"));
+            assert_eq!(sum.len(), data.len(), "{tier}, {frames} frames");
+            let err = max_err(&sum, &data, 0..data.len());
+            assert!(err < 1e-5, "{tier}, {frames} frames: error {err}");
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use danna_sep::engine::offline::separate_stream;
 use danna_sep::engine::{
-    build, BackendFactory, EngineConfig, EngineShared, IdentityBackend, InferenceWorker,
-    LatencyBudget, LatencyTier, MixerSettings, OutputChannels, SeparationBackend, SlowBackend,
-    StemMixer, StreamingEngine, FIRST_SEGMENT, STEM_COUNT,
+    build, BackendError, BackendFactory, BackendState, EngineConfig, EngineShared, IdentityBackend,
+    InferenceWorker, LatencyBudget, LatencyTier, MixerSettings, OutputChannels, SeparationBackend,
+    SlowBackend, StemBuffers, StemMixer, StreamingEngine, FIRST_SEGMENT, STEM_COUNT,
 };
 use support::*;
 
@@ -277,7 +277,7 @@ fn offline_render_equals_the_whole_buffer_run() {
         let out = rig.run(&l, &r, &random_blocks(total, 1000, 5), false);
         // Whole buffer through the offline separator.
         let mut whole = vec![vec![0.0f32; frames]; STEM_COUNT * 2];
-        separate_stream(
+        let report = separate_stream(
             budget,
             factory(WindowSensitiveBackend),
             frames,
@@ -294,6 +294,13 @@ fn offline_render_equals_the_whole_buffer_run() {
             },
         )
         .unwrap();
+        // Windows −1 ..= the last one that starts inside the input: the flush runs no models.
+        let hop = budget.geometry.hop;
+        assert_eq!(
+            report.windows,
+            (frames.div_ceil(hop) + 1) as u64,
+            "{rate} Hz"
+        );
         for s in 0..STEM_COUNT {
             let diff = (0..frames)
                 .map(|t| (out.stems[s][t + latency] - whole[2 * s][t]).abs())
@@ -396,14 +403,11 @@ fn a_backend_that_fails_to_load_passes_audio_through_with_the_reason() {
     let latency = budget.total();
     let total = latency + 2 * budget.geometry.hop;
     let x = noise(total, 51);
-    let failing: BackendFactory = Box::new(|| {
-        Err(danna_sep::engine::BackendError(
-            "model file missing: x.onnx".into(),
-        ))
-    });
+    let failing: BackendFactory =
+        Box::new(|| Err(BackendError("model file missing: x.onnx".into())));
     let mut rig = rig(budget, false, failing);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while rig.shared.status.state() != danna_sep::engine::BackendState::Failed {
+    while rig.shared.status.state() != BackendState::Failed {
         assert!(Instant::now() < deadline);
         std::thread::yield_now();
     }
@@ -419,4 +423,44 @@ fn a_backend_that_fails_to_load_passes_audio_through_with_the_reason() {
         "a failed backend is not a miss"
     );
     assert!(rig.shared.status.message().contains("x.onnx"));
+}
+
+/// Counts `warm_up` calls and the window length they were given.
+struct WarmUpProbe(Arc<std::sync::Mutex<Vec<usize>>>);
+
+impl SeparationBackend for WarmUpProbe {
+    fn describe(&self) -> String {
+        "warm-up probe".into()
+    }
+    fn prepare(&mut self, _frames: usize) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), BackendError> {
+        IdentityBackend.separate(mix, stems)
+    }
+    fn warm_up(&mut self, frames: usize) -> Result<(), BackendError> {
+        self.0.lock().unwrap().push(frames);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_real_time_engine_warms_the_backend_up_before_ready_and_an_offline_one_does_not() {
+    let budget = LatencyBudget::new(LatencyTier::Live, 44_100, 512);
+    for offline in [false, true] {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let r = rig(budget, offline, factory(WarmUpProbe(calls.clone())));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while r.shared.status.state() != BackendState::Ready {
+            assert!(Instant::now() < deadline, "backend never ready");
+            std::thread::yield_now();
+        }
+        // Ready is set after the warm-up, so the count is final here.
+        let expected = if offline {
+            vec![]
+        } else {
+            vec![budget.geometry.window()]
+        };
+        assert_eq!(*calls.lock().unwrap(), expected, "offline: {offline}");
+    }
 }

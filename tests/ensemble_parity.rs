@@ -21,15 +21,18 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+// Only the venv helpers of `common`: the whole of it would load the quarter-set module twice
+// (`host` has it too).
+#[path = "common/venv.rs"]
+mod venv;
 #[path = "support/host.rs"]
 mod host;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::venv::{python_or_skip, read_f32, run_script, snr_db, TempDir};
-use danna_sep::engine::offline::separate_stream;
+use venv::{python_or_skip, read_f32, run_script, snr_db, TempDir};
+use danna_sep::engine::offline::separate_buffers;
 use danna_sep::engine::{LatencyBudget, LatencyTier, StemBuffers, STEM_NAMES};
 use danna_sep::ensemble::{separate_clip, EnsembleBackend, SessionConfig};
 use danna_sep::modelset::ModelSet;
@@ -96,7 +99,6 @@ fn per_stem_snr(reference: &[f32], estimate: &[f32], frames: usize) -> [f64; 4] 
 }
 
 fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
-    let frames = mix[0].len();
     let set = ModelSet::load(set).unwrap();
     let config = SessionConfig {
         intra_threads: 1,
@@ -106,26 +108,9 @@ fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
     };
     let factory: danna_sep::engine::BackendFactory =
         Box::new(move || Ok(Box::new(EnsembleBackend::new(&set, ModelChoice::Full, config)?) as _));
-    let mut out = vec![0.0f32; 8 * frames];
-    separate_stream(
-        LatencyBudget::new(tier, 44_100, 4096),
-        factory,
-        frames,
-        |start, l, r| {
-            let n = l.len();
-            l.copy_from_slice(&mix[0][start..start + n]);
-            r.copy_from_slice(&mix[1][start..start + n]);
-            Ok(())
-        },
-        |start, stems| {
-            for (c, s) in stems.iter().enumerate() {
-                out[c * frames + start..c * frames + start + s.len()].copy_from_slice(s);
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    out
+    separate_buffers(LatencyBudget::new(tier, 44_100, 4096), factory, mix)
+        .unwrap()
+        .0
 }
 
 #[test]
@@ -184,6 +169,7 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     }
 
     cli_equals_the_plugin_offline_render(&d.join("models"), d);
+    cli_whole_track_equals_the_whole_clip_run(&d.join("models"), d, mix, &whole_full);
 
     for tier in LatencyTier::ALL {
         let stream = streamed(&d.join("models"), tier, mix);
@@ -196,6 +182,75 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
                 STEM_NAMES[s]
             );
         }
+    }
+}
+
+/// Writes `input` (two channels) as a 32-bit float stereo WAV at `rate`.
+fn write_stereo_wav(path: &Path, rate: u32, input: [&[f32]; 2]) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for (l, r) in input[0].iter().zip(input[1]) {
+        w.write_sample(*l).unwrap();
+        w.write_sample(*r).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Runs `danna-sep separate <tier args> --models MODELS -o OUT WAV`; returns its stderr.
+fn run_cli(tier_args: &[&str], models: &Path, out_dir: &Path, wav: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_danna-sep"))
+        .arg("separate")
+        .args(tier_args)
+        .arg("--models")
+        .arg(models)
+        .arg("-o")
+        .arg(out_dir)
+        .arg(wav)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "CLI failed: {err}");
+    err
+}
+
+/// One stem file the CLI wrote (interleaved stereo), checked for its rate and length.
+fn read_stem(path: &Path, rate: u32, frames: usize) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    assert_eq!(r.spec().sample_rate, rate, "{}", path.display());
+    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    assert_eq!(samples.len(), 2 * frames, "{}: length", path.display());
+    samples
+}
+
+/// The CLI's default on a short 44.1 kHz file (the whole track as one window) writes exactly
+/// the whole-clip run, which matches the Python reference.
+fn cli_whole_track_equals_the_whole_clip_run(
+    models: &Path,
+    dir: &Path,
+    mix: [&[f32]; 2],
+    whole: &[f32],
+) {
+    let frames = mix[0].len();
+    let wav = dir.join("clip44k.wav");
+    write_stereo_wav(&wav, 44_100, mix);
+    let out_dir = dir.join("cli-whole");
+    let err = run_cli(&[], models, &out_dir, &wav);
+    assert!(err.contains("the whole track as one window"), "{err}");
+    for (s, name) in STEM_NAMES.iter().enumerate() {
+        let cli = read_stem(&out_dir.join(format!("clip44k_{name}.wav")), 44_100, frames);
+        let max_diff = (0..frames)
+            .flat_map(|t| (0..2).map(move |ch| (t, ch)))
+            .map(|(t, ch)| (cli[2 * t + ch] - whole[(s * 2 + ch) * frames + t]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            max_diff == 0.0,
+            "{name}: CLI whole track and whole-clip run differ by {max_diff}"
+        );
     }
 }
 
@@ -217,32 +272,9 @@ fn cli_equals_the_plugin_offline_render(models: &Path, dir: &Path) {
         })
         .collect();
     let wav = dir.join("clip48k.wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    for t in 0..frames {
-        w.write_sample(input[0][t]).unwrap();
-        w.write_sample(input[1][t]).unwrap();
-    }
-    w.finalize().unwrap();
+    write_stereo_wav(&wav, rate, [&input[0], &input[1]]);
     let out_dir = dir.join("cli-out");
-    let out = Command::new(env!("CARGO_BIN_EXE_danna-sep"))
-        .args(["separate", "--tier", "balanced", "--models"])
-        .arg(models)
-        .arg("-o")
-        .arg(&out_dir)
-        .arg(&wav)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "CLI failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_cli(&["--tier", "balanced"], models, &out_dir, &wav);
 
     host::use_quarter_model_set();
     std::env::set_var("DANNA_SEP_MODELS", models);
@@ -265,10 +297,7 @@ fn cli_equals_the_plugin_offline_render(models: &Path, dir: &Path) {
         .collect();
     let render = d.run(&padded, &blocks);
     for (s, name) in STEM_NAMES.iter().enumerate() {
-        let mut r = hound::WavReader::open(out_dir.join(format!("clip48k_{name}.wav"))).unwrap();
-        assert_eq!(r.spec().sample_rate, rate);
-        let cli: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-        assert_eq!(cli.len(), 2 * frames, "{name}: CLI length");
+        let cli = read_stem(&out_dir.join(format!("clip48k_{name}.wav")), rate, frames);
         let mut max_diff = 0.0f32;
         for t in 0..frames {
             for ch in 0..2 {

@@ -64,6 +64,14 @@ pub trait SeparationBackend: Send {
 
     /// Separates `mix` (`[left, right]`, each `stems.frames()` long) into `stems`.
     fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), BackendError>;
+
+    /// Pays the first run's extra costs (memory arenas growing, kernels being picked) before
+    /// the first real window, so that it is not late; `frames` is the prepared length. Called
+    /// once after [`Self::prepare`] by a real-time engine. The default does nothing.
+    fn warm_up(&mut self, frames: usize) -> Result<(), BackendError> {
+        let _ = frames;
+        Ok(())
+    }
 }
 
 /// Splits the mixture into four equal quarters: the engine is then transparent (the stems sum

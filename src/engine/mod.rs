@@ -46,6 +46,10 @@ pub struct EngineShared {
     pub wanted: AtomicI64,
     /// Asks the worker to exit.
     pub stop: AtomicBool,
+    /// Where the real input ends, when that is known in advance (offline runs of a whole file;
+    /// `i64::MAX` otherwise): windows whose output lies entirely beyond it are only ever
+    /// trimmed off, so the worker hands back silence for them instead of running the models.
+    pub input_end: AtomicI64,
 }
 
 /// How to build an engine.
@@ -73,6 +77,7 @@ pub fn build(
         status: EngineStatus::default(),
         wanted: AtomicI64::new(FIRST_SEGMENT),
         stop: AtomicBool::new(false),
+        input_end: AtomicI64::new(i64::MAX),
     });
     // Segments in flight: those the latency spans, the three the audio thread may hold, and
     // one being written by the worker.
@@ -89,7 +94,14 @@ pub fn build(
             unreachable!("the free ring has room for the whole pool");
         }
     }
-    let worker = InferenceWorker::spawn(shared.clone(), budget, factory, free_rx, done_tx);
+    let worker = InferenceWorker::spawn(
+        shared.clone(),
+        budget,
+        factory,
+        !config.offline,
+        free_rx,
+        done_tx,
+    );
     let engine = StreamingEngine::new(shared.clone(), budget, free_tx, done_rx, config.offline);
     (engine, worker, shared)
 }

@@ -1,9 +1,13 @@
-//! `OfflineSeparator`: a whole stream through the same engine, waiting for every window, with
-//! the latency trimmed off. Used by the CLI; equal to the plugin's offline render shifted by
-//! the reported latency. Memory stays bounded: audio is pulled and pushed in blocks.
+//! Offline separation for the CLI, two ways:
+//! - [`separate_stream`]: a whole stream through the streaming engine, waiting for every window,
+//!   with the latency trimmed off; equal to the plugin's offline render shifted by the reported
+//!   latency. Memory stays bounded: audio is pulled and pushed in blocks.
+//! - [`separate_whole`]: the whole track as one window, like the original tool: no overlap to
+//!   recompute and whole-track statistics, but memory grows with the track.
 
-use super::backend::STEM_COUNT;
+use super::backend::{StemBuffers, STEM_COUNT};
 use super::latency::LatencyBudget;
+use super::resample::WindowResampler;
 use super::status::BackendState;
 use super::worker::BackendFactory;
 use super::{build, EngineConfig};
@@ -18,7 +22,7 @@ pub struct OfflineReport {
     pub frames: usize,
     /// The backend's status line at the end.
     pub backend: String,
-    /// Windows the engine separated (including those that cover the latency's flush).
+    /// Windows the models ran on (those whose output starts past the input's end are not run).
     pub windows: u64,
 }
 
@@ -46,6 +50,10 @@ pub fn separate_stream(
         },
         factory,
     );
+    // Set before the first input arrives, so no window past the end is ever computed.
+    shared
+        .input_end
+        .store(frames as i64, std::sync::atomic::Ordering::Release);
     let (mut l, mut r) = (vec![0.0f32; OFFLINE_BLOCK], vec![0.0f32; OFFLINE_BLOCK]);
     let total = frames + latency;
     let mut pos = 0;
@@ -81,5 +89,85 @@ pub fn separate_stream(
         frames,
         backend,
         windows,
+    })
+}
+
+/// [`separate_stream`] on a stereo mix held in memory: returns the eight output channels,
+/// planar (stem-major, then channel, `mix[0].len()` frames each), and the report.
+pub fn separate_buffers(
+    budget: LatencyBudget,
+    factory: BackendFactory,
+    mix: [&[f32]; 2],
+) -> Result<(Vec<f32>, OfflineReport), String> {
+    let frames = mix[0].len();
+    let mut out = vec![0.0f32; STEM_COUNT * 2 * frames];
+    let report = separate_stream(
+        budget,
+        factory,
+        frames,
+        |start, l, r| {
+            l.copy_from_slice(&mix[0][start..start + l.len()]);
+            r.copy_from_slice(&mix[1][start..start + r.len()]);
+            Ok(())
+        },
+        |start, stems| {
+            for (c, s) in stems.iter().enumerate() {
+                let at = c * frames + start;
+                out[at..at + s.len()].copy_from_slice(s);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((out, report))
+}
+
+/// Separates `frames` input frames at `sample_rate` as one window: reads them all, resamples
+/// them to the model rate, runs the backend once and hands the stems back in
+/// [`OFFLINE_BLOCK`]-frame pieces. `read` and `write` are called as by [`separate_stream`].
+/// Memory grows with `frames` (the input, the stems at both rates and the models' activations).
+pub fn separate_whole(
+    sample_rate: u32,
+    factory: BackendFactory,
+    frames: usize,
+    mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), String>,
+    mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), String>,
+) -> Result<OfflineReport, String> {
+    let mut backend = factory().map_err(|e| e.0)?;
+    let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+    for start in (0..frames).step_by(OFFLINE_BLOCK) {
+        let end = (start + OFFLINE_BLOCK).min(frames);
+        read(start, &mut l[start..end], &mut r[start..end])?;
+    }
+    let mut resampler = WindowResampler::new(sample_rate, frames).map_err(|e| e.0)?;
+    let m = resampler.model_frames();
+    let (mut ml, mut mr) = (vec![0.0f32; m], vec![0.0f32; m]);
+    resampler
+        .to_model([&l, &r], &mut ml, &mut mr)
+        .map_err(|e| e.0)?;
+    drop((l, r));
+    backend.prepare(m).map_err(|e| e.0)?;
+    let mut model_stems = StemBuffers::new(m);
+    backend
+        .separate([&ml, &mr], &mut model_stems)
+        .map_err(|e| e.0)?;
+    let mut stems = StemBuffers::new(frames);
+    {
+        let mut dest: Vec<&mut [f32]> = stems.channels_mut().collect();
+        resampler
+            .to_host(&mut model_stems, 0, &mut dest)
+            .map_err(|e| e.0)?;
+    }
+    drop(model_stems);
+    for start in (0..frames).step_by(OFFLINE_BLOCK) {
+        let end = (start + OFFLINE_BLOCK).min(frames);
+        write(
+            start,
+            std::array::from_fn(|c| &stems.channel(c / 2, c % 2)[start..end]),
+        )?;
+    }
+    Ok(OfflineReport {
+        frames,
+        backend: backend.describe(),
+        windows: 1,
     })
 }

@@ -38,11 +38,13 @@ pub struct InferenceWorker {
 }
 
 impl InferenceWorker {
-    /// Starts the worker thread.
+    /// Starts the worker thread; `warm_up` runs the backend's warm-up before it reports Ready
+    /// (real-time engines; an offline run has no deadline to protect).
     pub(crate) fn spawn(
         shared: Arc<EngineShared>,
         budget: LatencyBudget,
         factory: BackendFactory,
+        warm_up: bool,
         free: Consumer<Box<Segment>>,
         done: Producer<Box<Segment>>,
     ) -> Self {
@@ -56,6 +58,9 @@ impl InferenceWorker {
                         WindowResampler::new(budget.sample_rate, budget.geometry.window())?
                             .model_frames();
                     b.prepare(frames)?;
+                    if warm_up {
+                        b.warm_up(frames)?;
+                    }
                     Ok(b)
                 });
                 match backend {
@@ -155,6 +160,15 @@ impl<'a> WorkerLoop<'a> {
                 std::thread::sleep(IDLE_POLL);
                 continue;
             };
+            seg.index = k;
+            seg.epoch = epoch;
+            if k * g.hop as i64 >= self.shared.input_end.load(Ordering::Acquire) {
+                // Output that starts past the end of the input is trimmed off anyway.
+                seg.stems.channels_mut().for_each(|c| c.fill(0.0));
+                self.deliver(seg, k);
+                next = k + 1;
+                continue;
+            }
             let started = Instant::now();
             let [hl, hr] = &mut self.host;
             if !self.shared.history.read(epoch, g.window_start(k), hl, hr) {
@@ -172,24 +186,27 @@ impl<'a> WorkerLoop<'a> {
             };
             self.resampler
                 .to_host(&mut self.stems, g.left_context, &mut dest)?;
-            seg.index = k;
-            seg.epoch = epoch;
             let elapsed = started.elapsed().as_secs_f64();
             let hop_seconds = g.hop as f64 / self.budget.sample_rate as f64;
             self.shared
                 .status
                 .record_load((elapsed / hop_seconds) as f32);
             self.shared.status.hops_done.fetch_add(1, Ordering::Relaxed);
-            if let Err(rtrb::PushError::Full(seg)) = self.done.push(seg) {
-                // Cannot happen (the ring holds every segment), but never lose a buffer.
-                self.spare = Some(seg);
-            }
-            self.shared
-                .status
-                .last_segment_done
-                .store(k, Ordering::Release);
+            self.deliver(seg, k);
             next = k + 1;
         }
         Ok(())
+    }
+
+    /// Hands segment `k` to the audio thread.
+    fn deliver(&mut self, seg: Box<Segment>, k: i64) {
+        if let Err(rtrb::PushError::Full(seg)) = self.done.push(seg) {
+            // Cannot happen (the ring holds every segment), but never lose a buffer.
+            self.spare = Some(seg);
+        }
+        self.shared
+            .status
+            .last_segment_done
+            .store(k, Ordering::Release);
     }
 }

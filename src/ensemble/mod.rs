@@ -201,6 +201,12 @@ impl SeparationBackend for EnsembleBackend {
         Ok(())
     }
 
+    /// One window of silence through every model.
+    fn warm_up(&mut self, frames: usize) -> Result<(), BackendError> {
+        let silence = vec![0.0f32; frames];
+        self.separate([&silence, &silence], &mut StemBuffers::new(frames))
+    }
+
     fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), BackendError> {
         let frames = stems.frames();
         if frames != self.frames || mix.iter().any(|c| c.len() != frames) {

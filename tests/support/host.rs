@@ -11,16 +11,9 @@ use danna_sep::DannaSep;
 use nice_plug::context::process::SendEventError;
 use nice_plug::prelude::*;
 
-/// Points the plugin at the committed test model set whose one model returns a quarter of the
-/// mix for every stem (`tests/fixtures/quarter-set`): the real ensemble code path, with stems
-/// that sum exactly to the input. Sets `DANNA_SEP_MODELS` once, before any plugin reads it.
-pub fn use_quarter_model_set() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quarter-set");
-        std::env::set_var("DANNA_SEP_MODELS", dir)
-    });
-}
+#[path = "quarter_set.rs"]
+mod quarter_set;
+pub use quarter_set::use_quarter_model_set;
 
 /// Records what the plugin asks of the host during activation.
 pub struct TestActivateContext {

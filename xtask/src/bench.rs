@@ -25,18 +25,35 @@ use serde_json::{json, Value};
 use crate::{process, python, setup};
 
 const USAGE: &str = "\
-Usage: cargo xtask bench [--sizes demo,full] [--keep] [--report] [--quick] [--realtime-seconds S] [--readme]
+Usage: cargo xtask bench [--sizes demo,full] [--only PARTS] [--keep] [--report] [--quick]
+                         [--realtime-seconds S] [--readme]
 
   --sizes LIST           model sets to measure: demo (models/demo), full (random weights,
                          the release's sizes; exported on the fly)            [demo,full]
+  --only PARTS           measure only these (comma-separated): models, stream, realtime,
+                         dsp, quality, process, memory, cli; the other records are kept
   --keep                 keep the records of sizes not measured this time
   --report               measure nothing: plot and tabulate docs/bench/results.jsonl
   --quick                short runs (10 s streams, 20000 process() calls, 20 s real time)
   --realtime-seconds S   length of the real-time paced run per size          [60]
   --readme               write the tables into README.md";
 
+/// The parts `--only` can name, each with the record kinds it writes.
+const PARTS: [(&str, &[&str]); 8] = [
+    ("models", &["model"]),
+    ("stream", &["stream"]),
+    ("realtime", &["realtime"]),
+    ("dsp", &["dsp"]),
+    ("quality", &["quality", "int8_quality"]),
+    ("process", &["process"]),
+    ("memory", &["memory"]),
+    ("cli", &["cli_vs_python"]),
+];
+
 struct Options {
     sizes: Vec<String>,
+    /// `None`: every part.
+    only: Option<Vec<String>>,
     keep: bool,
     report: bool,
     quick: bool,
@@ -47,6 +64,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         sizes: vec!["demo".into(), "full".into()],
+        only: None,
         keep: false,
         report: false,
         quick: false,
@@ -62,6 +80,7 @@ fn parse(args: &[String]) -> Result<Options> {
         };
         match a.as_str() {
             "--sizes" => o.sizes = value()?.split(',').map(str::to_string).collect(),
+            "--only" => o.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--quick" => o.quick = true,
             "--keep" => o.keep = true,
             "--report" => o.report = true,
@@ -76,7 +95,29 @@ fn parse(args: &[String]) -> Result<Options> {
             bail!("unknown size {s} (demo or full)");
         }
     }
+    for p in o.only.iter().flatten() {
+        if !PARTS.iter().any(|(name, _)| name == p) {
+            bail!("unknown part {p}\n{USAGE}");
+        }
+    }
     Ok(o)
+}
+
+impl Options {
+    /// Whether this run measures `part`.
+    fn wants(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == part))
+    }
+
+    /// Whether this run measures records of `kind` for `size` (and so replaces the old ones).
+    fn measures(&self, kind: &Value, size: &Value) -> bool {
+        self.sizes.iter().any(|s| size == s.as_str())
+            && PARTS
+                .iter()
+                .any(|(part, kinds)| self.wants(part) && kinds.iter().any(|k| kind == *k))
+    }
 }
 
 /// Runs the benchmark suite.
@@ -103,7 +144,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     machine.args(["-m", "danna_sep_models.bench", "machine"]);
     records.extend(json_lines(machine, root)?)?;
 
-    for bench in ["engine", "plugin"] {
+    let benches = ["engine", "plugin"]
+        .into_iter()
+        .filter(|_| PARTS.iter().any(|(p, _)| *p != "cli" && o.wants(p)));
+    for bench in benches {
         let mut build = process::cargo();
         build.args(["bench", "--bench", bench, "--no-run"]);
         process::run(build, root)?;
@@ -129,39 +173,27 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 .env("DANNA_SEP_ORT_LIB", &ort);
             json_lines(cmd, root)
         };
-        records.extend(engine(&[
-            "models",
-            "--models",
-            &set_arg,
-            "--input",
-            &clip_arg,
-            "--repeats",
-            "2",
-        ])?)?;
-        records.extend(engine(&[
-            "stream",
-            "--models",
-            &set_arg,
-            "--seconds",
-            stream_s,
-            "--input",
-            &clip_arg,
-        ])?)?;
         let rt = format!("{rt_s}");
-        records.extend(engine(&[
-            "realtime",
-            "--models",
-            &set_arg,
-            "--seconds",
-            &rt,
-            "--input",
-            &clip_arg,
-        ])?)?;
-        if size == "demo" {
+        for (part, args) in [
+            ("models", vec!["--repeats", "2"]),
+            ("stream", vec!["--seconds", stream_s]),
+            ("realtime", vec!["--seconds", &rt]),
+        ] {
+            if o.wants(part) {
+                let mut all = vec![part, "--models", &set_arg, "--input", &clip_arg];
+                all.extend(args);
+                records.extend(engine(&all)?)?;
+            }
+        }
+        if size == "demo" && o.wants("dsp") {
             records.extend(engine(&["dsp", "--input", &clip_arg])?)?;
+        }
+        if size == "demo" && o.wants("quality") {
             records.extend(engine(&[
                 "quality", "--models", &set_arg, "--input", &clip_arg,
             ])?)?;
+        }
+        if size == "demo" && o.wants("process") {
             for block in ["64", "512"] {
                 let mut cmd = process::cargo();
                 cmd.args([
@@ -173,7 +205,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 records.extend(json_lines(cmd, root)?)?;
             }
         }
-        for instances in ["1", "2"] {
+        for instances in ["1", "2"].into_iter().filter(|_| o.wants("memory")) {
             let mut cmd = process::cargo();
             cmd.args([
                 "bench",
@@ -194,7 +226,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                     .collect(),
             )?;
         }
-        records.extend(vec![cli_vs_python(root, &set, &clip, size)?])?;
+        if o.wants("cli") {
+            records.extend(vec![cli_vs_python(root, &set, &clip, size)?])?;
+        }
     }
     let records = records.all;
     eprintln!("wrote {}", results.display());
@@ -231,16 +265,14 @@ struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the results file: empty, or with `--keep` the old records of the sizes not
-    /// measured this time.
+    /// Starts the results file: empty, or with `--keep` or `--only` the old records this run
+    /// does not measure again.
     fn start(path: &Path, root: &Path, o: &Options) -> Result<Self> {
         let old = fs::read_to_string(path).unwrap_or_default();
-        let kept: Vec<Value> = if o.keep {
+        let kept: Vec<Value> = if o.keep || o.only.is_some() {
             old.lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|r| {
-                    r["kind"] != "machine" && !o.sizes.iter().any(|s| r["size"] == s.as_str())
-                })
+                .filter(|r| r["kind"] != "machine" && !o.measures(&r["kind"], &r["size"]))
                 .collect()
         } else {
             Vec::new()
@@ -336,20 +368,25 @@ fn label_size(record: Value, root: &Path) -> Value {
     tag(record, "size", size)
 }
 
-/// Wall time of the release CLI and of the Python reference on the same clip and models.
+/// Wall time of the release CLI (its default, which takes a clip of up to 20 s as one window,
+/// and its streamed `offline` geometry) and of the Python reference on the same clip and models.
 fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Value> {
     let tmp = root.join("target/bench/out");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
-    let mut cli = Command::new(root.join("target/release/danna-sep"));
-    cli.arg("separate")
-        .arg(clip)
-        .arg("--models")
-        .arg(set)
-        .arg("-o")
-        .arg(tmp.join("cli"))
-        .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root));
-    let cli_s = timed(cli, root)?;
+    let cli = |tier: &str| {
+        let mut cli = Command::new(root.join("target/release/danna-sep"));
+        cli.arg("separate")
+            .arg(clip)
+            .args(["--tier", tier, "--models"])
+            .arg(set)
+            .arg("-o")
+            .arg(tmp.join(format!("cli-{tier}")))
+            .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root));
+        timed(cli, root)
+    };
+    let cli_s = cli("auto")?;
+    let cli_offline_s = cli("offline")?;
     let mut py = Command::new(python::venv_python(root));
     py.args([
         "-m",
@@ -367,7 +404,7 @@ fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Val
     let audio_s = hound::WavReader::open(clip)?.duration() as f64 / 44_100.0;
     Ok(json!({
         "kind": "cli_vs_python", "size": size, "audio_s": audio_s,
-        "cli_wall_s": cli_s, "python_wall_s": py_s,
+        "cli_wall_s": cli_s, "cli_offline_wall_s": cli_offline_s, "python_wall_s": py_s,
         "cli_rtf": cli_s / audio_s, "python_rtf": py_s / audio_s, "speedup": py_s / cli_s,
     }))
 }
@@ -554,15 +591,18 @@ fn tables(records: &[Value]) -> String {
     }
 
     t += "\n**CLI against the Python reference pipeline** (same ONNX models, same clip, full \
-          ensemble; the CLI's default `offline` geometry, the reference's whole-clip recipe \
-          with norbert's Wiener filter):\n\n\
-          | set | audio | CLI | Python reference | CLI RTF | speed-up |\n|---|---|---|---|---|---|\n";
+          ensemble; the CLI's default, which separates a clip of up to 20 s as one window, \
+          and its streamed `--tier offline` geometry; the reference's whole-clip recipe with \
+          norbert's Wiener filter; RTF and speed-up are the default's):\n\n\
+          | set | audio | CLI | CLI `--tier offline` | Python reference | CLI RTF | speed-up |\n\
+          |---|---|---|---|---|---|---|\n";
     for r in records.iter().filter(|r| r["kind"] == "cli_vs_python") {
         t += &format!(
-            "| {} | {} s | {} s | {} s | {} | {}× |\n",
+            "| {} | {} s | {} s | {} s | {} s | {} | {}× |\n",
             r["size"].as_str().unwrap_or("?"),
             f(&r["audio_s"], 1),
             f(&r["cli_wall_s"], 1),
+            f(&r["cli_offline_wall_s"], 1),
             f(&r["python_wall_s"], 1),
             f(&r["cli_rtf"], 3),
             f(&r["speedup"], 2)
@@ -613,7 +653,7 @@ mod tests {
             json!({"kind": "model", "size": "full", "model": "unet", "threads": 2, "parallel": false, "rtf": 0.5, "cpu_per_audio_s": 0.99}),
             json!({"kind": "memory", "size": "full", "instances": 1, "peak_hwm_kb": 1_048_576.0}),
             json!({"kind": "memory", "size": "full", "instances": 2, "peak_hwm_kb": 1_153_434.0}),
-            json!({"kind": "cli_vs_python", "size": "full", "audio_s": 20.0, "cli_wall_s": 10.0, "python_wall_s": 30.0, "cli_rtf": 0.5, "speedup": 3.0}),
+            json!({"kind": "cli_vs_python", "size": "full", "audio_s": 20.0, "cli_wall_s": 10.0, "cli_offline_wall_s": 20.0, "python_wall_s": 30.0, "cli_rtf": 0.5, "speedup": 3.0}),
         ];
         let t = tables(&records);
         assert!(
@@ -622,7 +662,7 @@ mod tests {
         );
         assert!(t.contains("| full | 1024 MB | 1126 MB | 102 MB |"), "{t}");
         assert!(
-            t.contains("| full | 20.0 s | 10.0 s | 30.0 s | 0.500 | 3.00× |"),
+            t.contains("| full | 20.0 s | 10.0 s | 20.0 s | 30.0 s | 0.500 | 3.00× |"),
             "{t}"
         );
     }

@@ -5,7 +5,8 @@
 //! `python3 -m venv` if absent and runs `pip install -e models[test,bench]` only when
 //! `models/pyproject.toml` (which pins every dependency) differs from what was last installed,
 //! as recorded in a stamp file inside the venv. The first install downloads the pinned torch
-//! wheel with its CUDA libraries (~4 GB, a few minutes); later runs take milliseconds.
+//! wheel with its CUDA libraries (~4 GB, a few minutes, ~6 GB installed); later runs take
+//! milliseconds.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,8 +38,17 @@ pub fn setup_venv(root: &Path) -> Result<()> {
         return Ok(());
     }
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "-e"])
-        .arg(format!("{}[test,bench]", root.join("models").display()));
+    // No pip cache: it would keep a second copy of the ~4 GB of torch/CUDA wheels, and CI
+    // machines can be short of disk (a CI run once failed with ENOSPC right here).
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "-e",
+    ])
+    .arg(format!("{}[test,bench]", root.join("models").display()));
     process::run(cmd, root).context("installing the models package into .venv failed")?;
     fs::write(&stamp, format!("{wanted}\n"))
         .with_context(|| format!("writing {}", stamp.display()))?;
