@@ -21,23 +21,23 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
+#[path = "support/host.rs"]
+mod host;
 // Only the venv helpers of `common`: the whole of it would load the quarter-set module twice
 // (`host` has it too).
 #[path = "common/venv.rs"]
 mod venv;
-#[path = "support/host.rs"]
-mod host;
 
 use std::path::Path;
 use std::process::Command;
 
-use venv::{python_or_skip, read_f32, run_script, snr_db, TempDir};
 use danna_sep::engine::offline::separate_buffers;
 use danna_sep::engine::{LatencyBudget, LatencyTier, StemBuffers, STEM_NAMES};
 use danna_sep::ensemble::{separate_clip, EnsembleBackend, SessionConfig};
 use danna_sep::modelset::ModelSet;
 use danna_sep::params::ModelChoice;
 use nice_plug::prelude::ProcessMode;
+use venv::{python_or_skip, read_f32, run_script, snr_db, TempDir};
 
 const SCRIPT: &str = r#"
 import re
