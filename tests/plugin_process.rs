@@ -110,6 +110,9 @@ fn offline_render_is_aligned_to_the_reported_latency_at_every_block_size_rate_an
     }
 }
 
+// The checker counts in debug builds only (nice-assert-no-alloc's `warn_debug`; nice-plug's
+// `assert_process_allocs` is debug-only too).
+#[cfg(debug_assertions)]
 #[test]
 fn process_never_allocates_including_the_first_block_after_activate_and_reset() {
     // The checker is live in this build: an allocation inside it is counted.
