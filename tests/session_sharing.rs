@@ -36,16 +36,8 @@ fn instances_of_one_model_set_share_sessions() {
     );
 
     // Both still run, each with its own bound tensors.
-    let frames = 70_000;
-    let mix: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin()).collect();
     for backend in [&mut a, &mut b] {
-        backend.prepare(frames).unwrap();
-        let mut stems = StemBuffers::new(frames);
-        backend.separate([&mix, &mix], &mut stems).unwrap();
-        let err = (0..frames)
-            .map(|i| (stems.channel(3, 0)[i] - 0.25 * mix[i]).abs())
-            .fold(0.0f32, f32::max);
-        assert!(err < 1e-5, "the quarter model returned {err} off");
+        assert_runs_the_quarter_model(backend, 70_000);
     }
 
     // Other options mean another session.
@@ -140,16 +132,8 @@ fn int8_precision_opens_the_int8_files() {
     let mut b = EnsembleBackend::new(&set, ModelChoice::Full, int8).unwrap();
 
     // Both run (the copy is the same model).
-    let frames = 8_192;
-    let mix: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin()).collect();
     for backend in [&mut a, &mut b] {
-        backend.prepare(frames).unwrap();
-        let mut stems = StemBuffers::new(frames);
-        backend.separate([&mix, &mix], &mut stems).unwrap();
-        let err = (0..frames)
-            .map(|i| (stems.channel(0, 1)[i] - 0.25 * mix[i]).abs())
-            .fold(0.0f32, f32::max);
-        assert!(err < 1e-5, "the quarter model returned {err} off");
+        assert_runs_the_quarter_model(backend, 8_192);
     }
 
     // A set without int8 files stays float32 and says so.
@@ -164,4 +148,18 @@ fn int8_precision_opens_the_int8_files() {
     );
     drop((a, b, c));
     assert_eq!(live_sessions(), 0);
+}
+
+/// `backend` separates a window of `frames` into four stems that are each a quarter of the mix.
+fn assert_runs_the_quarter_model(backend: &mut EnsembleBackend, frames: usize) {
+    let mix: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin()).collect();
+    backend.prepare(frames).unwrap();
+    let mut stems = StemBuffers::new(frames);
+    backend.separate([&mix, &mix], &mut stems).unwrap();
+    for c in 0..8 {
+        let err = (0..frames)
+            .map(|i| (stems.channel(c / 2, c % 2)[i] - 0.25 * mix[i]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "the quarter model returned {err} off");
+    }
 }
