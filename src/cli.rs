@@ -63,7 +63,7 @@ struct SeparateArgs {
     #[arg(long)]
     int8: bool,
     /// Window geometry: `whole` (the track as one window, like the original tool; memory grows
-    /// with the track, ~0.3 GB per second with full-size models), `offline` (12 s windows,
+    /// with the track, ~0.3 GiB per second with full-size models), `offline` (12 s windows,
     /// bounded memory), `auto` (whole up to 20 s, else offline) or a plugin latency tier, to
     /// get what the plugin renders (the result depends on the windows only, not on timing)
     #[arg(long, value_enum, default_value_t = TierArg::Auto)]
@@ -137,8 +137,8 @@ impl From<BitDepthArg> for BitDepth {
 }
 
 /// Longest track `--tier auto` separates as one window. The full-size U-Net's activations take
-/// about 0.3 GB per second of window, so up to here one window needs no more memory than the
-/// `offline` geometry's 12 s windows (measured: 9.8 GB whole for 20 s, 9.0 GB streamed;
+/// about 0.3 GiB per second of window, so up to here one window needs no more memory than the
+/// `offline` geometry's 12 s windows (measured: 9.3 GiB whole for 20 s, 8.6 GiB streamed;
 /// README, "Command line"), and it runs no overlap: 2.5× less compute on a 20 s clip.
 const WHOLE_TRACK_MAX_SECONDS: f64 = 20.0;
 
