@@ -1,50 +1,59 @@
 //! Danna-Sep RT: real-time music source separation (drums, bass, other, vocals) as a VST3 and
-//! CLAP plugin. This file is the thin plugin glue; the work happens in [`engine`].
+//! CLAP plugin. This crate is the plugin: its parameters, the stem mixer, what it shares with
+//! the editor and the editor itself; this file is the thin glue to nice-plug. The separation
+//! itself is `danna-sep-core`'s streaming engine.
 
-pub mod audio_file;
-pub mod cli;
-pub mod dsp;
 pub mod editor;
-pub mod engine;
-pub mod ensemble;
-pub mod modelset;
-pub mod ort_runtime;
+pub mod hub;
+pub mod mixer;
 pub mod params;
-pub mod separation;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use danna_sep_core::config::Config;
+use danna_sep_core::engine::{
+    self, EngineConfig, EngineShared, InferenceWorker, LatencyBudget, ParkedBackend,
+    StreamingEngine,
+};
+use danna_sep_core::separation::ensemble_factory;
+use danna_sep_core::stems::{STEM_COUNT, STEM_DISPLAY_NAMES};
 use nice_plug::prelude::*;
 
-use editor::hub::{peak, ActiveInfo};
-use editor::PluginHub;
-use engine::{
-    EngineConfig, EngineShared, InferenceWorker, LatencyBudget, LatencyTier, OutputChannels,
-    StemMixer, StreamingEngine, STEM_COUNT,
-};
-use params::{DannaSepParams, ModelChoice, Precision};
+use hub::{peak, ActivationFacts, PluginHub};
+use mixer::{OutputChannels, StemMixer};
+use params::DannaSepParams;
 
 /// Names of the four aux outputs, in stem order.
-pub const AUX_NAMES: [&str; STEM_COUNT] = ["Drums", "Bass", "Other", "Vocals"];
+pub const AUX_NAMES: [&str; STEM_COUNT] = STEM_DISPLAY_NAMES;
 
 /// Everything that exists only while the plugin is active.
 struct ActiveEngine {
     engine: StreamingEngine,
-    // Dropped in `deactivate()` on the main thread, which joins the worker.
-    _worker: InferenceWorker,
+    // Stopped in `deactivate()`/`activate()` on the main thread, which joins the worker.
+    worker: InferenceWorker,
     shared: Arc<EngineShared>,
     mixer: StemMixer,
-    tier: LatencyTier,
-    model: ModelChoice,
-    precision: Precision,
+    facts: ActivationFacts,
+    /// The configuration the backend was built with (a parked backend is reused only under
+    /// the same one).
+    config: Config,
     restart_requested: bool,
+}
+
+/// A backend kept from the last activation, with the configuration it was built under.
+struct Parked {
+    config: Config,
+    backend: ParkedBackend,
 }
 
 /// The plugin.
 pub struct DannaSep {
     params: Arc<DannaSepParams>,
     active: Option<ActiveEngine>,
+    /// The previous activation's backend: a re-activation for the same models (a new sample
+    /// rate or block size, a host's deactivate/activate cycle) reuses it instead of loading
+    /// the models again.
+    parked: Option<Parked>,
     // Shared with the editor: engine status for the GUI, meters from the audio thread.
     hub: Arc<PluginHub>,
 }
@@ -55,12 +64,23 @@ impl Default for DannaSep {
         Self {
             params: Arc::new(DannaSepParams::default()),
             active: None,
+            parked: None,
             hub: Arc::new(PluginHub::default()),
         }
     }
 }
 
 impl DannaSep {
+    /// Stops the active engine (main thread: joins its worker) and keeps its backend.
+    fn stop_engine(&mut self) {
+        if let Some(mut a) = self.active.take() {
+            self.parked = a.worker.stop().map(|backend| Parked {
+                config: a.config,
+                backend,
+            });
+        }
+    }
+
     /// The engine's status line, or why there is none (not for the audio thread).
     pub fn status_line(&self) -> String {
         match &self.active {
@@ -137,40 +157,42 @@ impl Plugin for DannaSep {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         // Replacing a previous engine joins its worker here, on the main thread.
-        self.active = None;
-        let tier = self.params.tier.value();
+        self.stop_engine();
+        // The composition root: the environment is read here, once per activation.
+        let env = Config::from_env();
+        let tier = self.params.latency_tier();
         let budget = LatencyBudget::new(
             tier,
             config.sample_rate.round() as u32,
             config.max_buffer_size.max(1) as usize,
         );
         let offline = config.process_mode == ProcessMode::Offline;
-        let hub = self.hub.clone();
-        let (model, precision) = (self.params.model.value(), self.params.precision.value());
-        let factory = separation::backend_factory_reporting(model, precision, None, move |set| {
-            hub.set_model_set(Some(editor::view_model::ModelSetSummary::of(set)))
-        });
-        let (engine, worker, shared) = engine::build(EngineConfig { budget, offline }, factory);
-        context.set_latency_samples(budget.total() as u32);
-        self.hub.activate(
-            shared.clone(),
-            ActiveInfo {
-                latency_samples: budget.total() as u32,
-                sample_rate: config.sample_rate,
-                max_block: budget.max_block as u32,
-                tier,
-                model,
-                precision,
-            },
-        );
+        let reuse = self
+            .parked
+            .take()
+            .filter(|p| p.config == env)
+            .map(|p| p.backend);
+        let engine_config = EngineConfig::new(budget)
+            .offline(offline)
+            .spec(self.params.backend_spec())
+            .reusing(reuse);
+        let (engine, worker, shared) =
+            engine::build(engine_config, ensemble_factory(&env, None));
+        let facts = ActivationFacts {
+            latency_samples: budget.total() as u32,
+            sample_rate: config.sample_rate,
+            max_block: budget.max_block as u32,
+            tier,
+        };
+        context.set_latency_samples(facts.latency_samples);
+        self.hub.activate(shared.clone(), facts);
         self.active = Some(ActiveEngine {
             engine,
-            _worker: worker,
+            worker,
             shared,
             mixer: StemMixer::new(config.sample_rate, &self.params.mixer_settings()),
-            tier,
-            model,
-            precision,
+            facts,
+            config: env,
             restart_requested: false,
         });
         true
@@ -184,7 +206,7 @@ impl Plugin for DannaSep {
 
     fn deactivate(&mut self) {
         self.hub.deactivate();
-        self.active = None;
+        self.stop_engine();
     }
 
     fn process(
@@ -196,16 +218,14 @@ impl Plugin for DannaSep {
         let Some(a) = self.active.as_mut() else {
             return ProcessStatus::Normal;
         };
-        if (self.params.tier.value() != a.tier
-            || self.params.model.value() != a.model
-            || self.params.precision.value() != a.precision)
-            && !a.restart_requested
-        {
-            // The latency is fixed while active, and the models load on re-activation: ask the
-            // host to re-activate with the new tier, model choice or precision.
+        if self.params.latency_tier() != a.facts.tier && !a.restart_requested {
+            // The latency is fixed while active: ask the host to re-activate with the new tier.
             context.request_restart();
             a.restart_requested = true;
         }
+        // Models and precision change without a restart: a staged swap on the worker (one
+        // atomic store here when they changed, nothing otherwise).
+        a.engine.request_backend(self.params.backend_spec());
         let settings = self.params.mixer_settings();
         let max = a.engine.budget().max_block;
         let n = buffer.samples();

@@ -5,12 +5,16 @@ use std::sync::Arc;
 use crossbeam_utils::atomic::AtomicCell;
 use nice_plug::prelude::*;
 
-use crate::editor::view_model::EditorSize;
-use crate::engine::{LatencyTier, MixerSettings, OutputSelect, STEM_COUNT};
+use danna_sep_core::engine::LatencyTier;
+use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision};
+use danna_sep_core::stems::STEM_COUNT;
 
-/// Which models the backend runs.
+use crate::editor::view_model::EditorSize;
+use crate::mixer::{MixerSettings, OutputSelect};
+
+/// The `model` parameter: [`ModelChoice`] as a host parameter (ids are stored in projects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ModelChoice {
+pub enum ModelParam {
     /// U-Net + Demucs + X-UMX, blended per stem.
     #[id = "full"]
     #[name = "Full ensemble"]
@@ -33,18 +37,75 @@ pub enum ModelChoice {
     Demucs,
 }
 
-/// Numeric precision of the models' weights.
+impl From<ModelParam> for ModelChoice {
+    fn from(p: ModelParam) -> Self {
+        match p {
+            ModelParam::Full => ModelChoice::Full,
+            ModelParam::Fast => ModelChoice::Fast,
+            ModelParam::XUmx => ModelChoice::XUmx,
+            ModelParam::UNet => ModelChoice::UNet,
+            ModelParam::Demucs => ModelChoice::Demucs,
+        }
+    }
+}
+
+/// The `precision` parameter: [`Precision`] as a host parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum Precision {
+pub enum PrecisionParam {
     /// The float32 files: the exact result.
     #[id = "f32"]
     #[name = "Float32 (exact)"]
     Float32,
-    /// The int8 variants of the models that have one (`int8_file` in the manifest: dynamic
-    /// int8 quantisation of the LSTM/MatMul weights): faster and smaller, slightly different.
+    /// The int8 variants of the models that have one: faster and smaller, lossy.
     #[id = "int8"]
     #[name = "Int8 LSTM/MatMul (faster, lossy)"]
     Int8,
+}
+
+impl From<PrecisionParam> for Precision {
+    fn from(p: PrecisionParam) -> Self {
+        match p {
+            PrecisionParam::Float32 => Precision::Float32,
+            PrecisionParam::Int8 => Precision::Int8,
+        }
+    }
+}
+
+/// The `tier` parameter: [`LatencyTier`] as a host parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TierParam {
+    /// Shortest latency.
+    #[id = "live"]
+    #[name = "Live"]
+    Live,
+    /// The default.
+    #[id = "balanced"]
+    #[name = "Balanced"]
+    Balanced,
+    /// Longest context, best quality.
+    #[id = "studio"]
+    #[name = "Studio"]
+    Studio,
+}
+
+impl From<TierParam> for LatencyTier {
+    fn from(p: TierParam) -> Self {
+        match p {
+            TierParam::Live => LatencyTier::Live,
+            TierParam::Balanced => LatencyTier::Balanced,
+            TierParam::Studio => LatencyTier::Studio,
+        }
+    }
+}
+
+impl From<LatencyTier> for TierParam {
+    fn from(t: LatencyTier) -> Self {
+        match t {
+            LatencyTier::Live => TierParam::Live,
+            LatencyTier::Balanced => TierParam::Balanced,
+            LatencyTier::Studio => TierParam::Studio,
+        }
+    }
 }
 
 /// Gain and switches of one stem.
@@ -108,15 +169,15 @@ pub struct DannaSepParams {
     pub karaoke_level: FloatParam,
     /// Which models run.
     #[id = "model"]
-    pub model: EnumParam<ModelChoice>,
-    /// Float32 or int8 weights; like `model`, a change takes effect when the host re-activates
-    /// the plugin (requested automatically), because the models load on activation.
+    pub model: EnumParam<ModelParam>,
+    /// Float32 or int8 weights. A change of `model` or `precision` is a staged swap: the new
+    /// models load in the background while the old ones keep separating.
     #[id = "precision"]
-    pub precision: EnumParam<Precision>,
+    pub precision: EnumParam<PrecisionParam>,
     /// Latency tier; a change takes effect when the host re-activates the plugin (requested
     /// automatically), because the reported latency must stay constant while active.
     #[id = "tier"]
-    pub tier: EnumParam<LatencyTier>,
+    pub tier: EnumParam<TierParam>,
     /// Plays the dry input, still delayed by the reported latency.
     #[id = "bypass"]
     pub bypass: BoolParam,
@@ -147,9 +208,9 @@ impl Default for DannaSepParams {
             .with_unit(" dB")
             .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
             .with_string_to_value(formatters::s2v_f32_gain_to_db()),
-            model: EnumParam::new("Model set", ModelChoice::Full),
-            precision: EnumParam::new("Precision", Precision::Float32),
-            tier: EnumParam::new("Latency tier", LatencyTier::Balanced),
+            model: EnumParam::new("Model set", ModelParam::Full),
+            precision: EnumParam::new("Precision", PrecisionParam::Float32),
+            tier: EnumParam::new("Latency tier", TierParam::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
         }
@@ -160,6 +221,19 @@ impl DannaSepParams {
     /// The stems' parameter groups in engine order.
     pub fn stems(&self) -> [&StemParams; STEM_COUNT] {
         [&self.drums, &self.bass, &self.other, &self.vocals]
+    }
+
+    /// The backend spec the parameters ask for (no allocation; called once per block).
+    pub fn backend_spec(&self) -> BackendSpec {
+        BackendSpec {
+            model: self.model.value().into(),
+            precision: self.precision.value().into(),
+        }
+    }
+
+    /// The latency tier the parameters ask for.
+    pub fn latency_tier(&self) -> LatencyTier {
+        self.tier.value().into()
     }
 
     /// The current values as mixer settings (no allocation; called once per block).
@@ -176,6 +250,3 @@ impl DannaSepParams {
         }
     }
 }
-
-/// Shared handle to the parameters.
-pub type SharedParams = Arc<DannaSepParams>;

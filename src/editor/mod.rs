@@ -12,7 +12,6 @@
 //! editor object is created before the host restores the state, so [`DannaEditor`] reads the
 //! persisted size each time a window is opened rather than once at creation.
 
-pub mod hub;
 pub mod view_model;
 
 use std::sync::atomic::Ordering;
@@ -36,18 +35,17 @@ use nice_plug_egui::{
     NiceEguiApp, RepaintNotifier,
 };
 
-use crate::engine::{BackendState, LatencyTier, OutputSelect, STEM_COUNT};
-use crate::ort_runtime;
-use crate::params::{DannaSepParams, ModelChoice, Precision, StemParams};
-pub use hub::PluginHub;
+use danna_sep_core::engine::{LatencyTier, RuntimeInfo};
+use danna_sep_core::stems::{STEMS, STEM_COUNT};
+
+use crate::hub::PluginHub;
+use crate::mixer::OutputSelect;
+use crate::params::{DannaSepParams, ModelParam, PrecisionParam, StemParams, TierParam};
 use view_model::{
     db_to_fader, fader_to_gain, format_db, format_db_value, gain_to_fader, meter_fraction,
     post_fader_peaks, status_view, stem_audibility, tier_label, EditorSize, MeterBallistics,
-    OrtStatus, Severity, StatusView, StemAudibility,
+    EngineSnapshot, OrtStatus, Severity, StatusView, StemAudibility,
 };
-
-/// Stem names as the strips show them, in engine order.
-const STEM_LABELS: [&str; STEM_COUNT] = ["DRUMS", "BASS", "OTHER", "VOCALS"];
 
 /// Window title.
 const TITLE: &str = "Danna-Sep RT";
@@ -191,7 +189,6 @@ struct EditorApp {
     stems_post: [MeterBallistics; STEM_COUNT],
     main: MeterBallistics,
     last_frame: Instant,
-    ort: OrtStatus,
     scale: Arc<AtomicF32>,
 }
 
@@ -205,28 +202,7 @@ impl EditorApp {
             stems_post: Default::default(),
             main: MeterBallistics::default(),
             last_frame: Instant::now(),
-            ort: OrtStatus::Unknown,
             scale,
-        }
-    }
-
-    /// ONNX Runtime's status. Asked only once the engine's backend has started: by then its
-    /// worker has called [`ort_runtime::ensure_loaded`], whose result is cached for the
-    /// process, so this does not load anything on the GUI thread.
-    fn update_ort(&mut self, state: Option<BackendState>) {
-        if self.ort != OrtStatus::Unknown {
-            return;
-        }
-        if matches!(state, Some(BackendState::Ready | BackendState::Failed)) {
-            self.ort = match ort_runtime::ensure_loaded() {
-                Ok(rt) => OrtStatus::Found {
-                    version: rt.version.clone(),
-                    path: rt.path.display().to_string(),
-                },
-                Err(e) => OrtStatus::Missing {
-                    reason: e.to_string(),
-                },
-            };
         }
     }
 }
@@ -295,9 +271,10 @@ impl NiceEguiApp for EditorApp {
         }
         self.main.update(main, dt);
         let snapshot = self.hub.snapshot();
-        self.update_ort(snapshot.as_ref().map(|s| s.state));
-        let model_set = self.hub.model_set();
-        let status = status_view(snapshot.as_ref(), &self.ort, model_set.as_ref());
+        let info = snapshot.as_ref().and_then(|s| s.info.clone());
+        let ort = OrtStatus::of(info.as_ref().map_or(&RuntimeInfo::NotLoaded, |i| &i.runtime));
+        let model_set = info.as_ref().and_then(|i| i.model_set.clone());
+        let status = status_view(snapshot.as_ref(), &ort, model_set.as_ref());
         let audibility = stem_audibility(&settings);
 
         let min = EditorSize::MIN;
@@ -333,7 +310,7 @@ impl NiceEguiApp for EditorApp {
                     };
                     draw_strip(ui, rect, &setter, stem, &strip);
                 }
-                self.draw_side(ui, side, &setter);
+                self.draw_side(ui, side, &setter, snapshot.as_ref());
                 draw_footer(ui, footer, &status);
             });
     }
@@ -663,7 +640,7 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
     painter.text(
         pos2(rect.center().x, rect.min.y + 26.0),
         Align2::CENTER_CENTER,
-        STEM_LABELS[v.index],
+        STEMS[v.index].name.to_uppercase(),
         FontId::proportional(15.0),
         if audible { palette::TEXT } else { palette::DIM },
     );
@@ -773,7 +750,7 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
         "M",
         muted,
         palette::MUTE,
-        &format!("Mute {}", STEM_LABELS[v.index].to_lowercase()),
+        &format!("Mute {}", STEMS[v.index].id),
     ) {
         set_once(setter, &stem.mute, !muted);
     }
@@ -787,7 +764,7 @@ fn draw_strip(ui: &mut Ui, rect: Rect, setter: &ParamSetter, stem: &StemParams, 
         palette::SOLO,
         &format!(
             "Solo {}: only soloed stems play",
-            STEM_LABELS[v.index].to_lowercase()
+            STEMS[v.index].id
         ),
     ) {
         set_once(setter, &stem.solo, !soloed);
@@ -905,7 +882,13 @@ impl EditorApp {
         }
     }
 
-    fn draw_side(&self, ui: &mut Ui, rect: Rect, setter: &ParamSetter) {
+    fn draw_side(
+        &self,
+        ui: &mut Ui,
+        rect: Rect,
+        setter: &ParamSetter,
+        snapshot: Option<&EngineSnapshot>,
+    ) {
         panel(ui, rect);
         let p = &self.params;
         let inner = rect.shrink2(vec2(12.0, 10.0));
@@ -987,7 +970,7 @@ impl EditorApp {
             "model",
             setter,
             &p.model,
-            |v: ModelChoice| variant_name(v),
+            |v: ModelParam| variant_name(v),
         );
         enum_selector(
             ui,
@@ -995,42 +978,47 @@ impl EditorApp {
             "precision",
             setter,
             &p.precision,
-            |v: Precision| match v {
-                Precision::Float32 => "Float32".to_string(),
-                Precision::Int8 => "Int8".to_string(),
+            |v: PrecisionParam| match v {
+                PrecisionParam::Float32 => "Float32".to_string(),
+                PrecisionParam::Int8 => "Int8".to_string(),
             },
         );
         y += row_h + 8.0;
 
         caption(ui, pos2(x, y), "LATENCY");
         y += 14.0;
-        let rate = self.hub.sample_rate().unwrap_or(48_000.0);
-        let block = self.hub.max_block().unwrap_or(512);
+        let facts = self.hub.facts();
+        let rate = facts.map_or(48_000.0, |f| f.sample_rate);
+        let block = facts.map_or(512, |f| f.max_block);
         enum_selector(
             ui,
             Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
             "tier",
             setter,
             &p.tier,
-            |t: LatencyTier| tier_label(&variant_name(t), t, rate, block),
+            |t: TierParam| tier_label(&variant_name(t), LatencyTier::from(t), rate, block),
         );
         y += row_h + 8.0;
 
-        // A tier, model or precision change takes effect when the host re-activates the plugin.
-        let tier_pending = self.hub.active_tier().is_some_and(|t| t != p.tier.value());
-        let model_pending = self
+        // A tier change takes effect when the host re-activates the plugin; a model or
+        // precision change loads in the background while the current models keep playing.
+        let tier_pending = self
             .hub
-            .active_model()
-            .is_some_and(|m| m != p.model.value());
-        let precision_pending = self
-            .hub
-            .active_precision()
-            .is_some_and(|v| v != p.precision.value());
-        if tier_pending || model_pending || precision_pending {
+            .active_tier()
+            .is_some_and(|t| t != p.latency_tier());
+        let swap_pending = snapshot.is_some_and(|s| s.swap_pending());
+        let pending = if tier_pending {
+            Some("applies when the host restarts the plugin")
+        } else if swap_pending {
+            Some("loading the new models…")
+        } else {
+            None
+        };
+        if let Some(text) = pending {
             ui.painter().text(
                 pos2(x, y),
                 Align2::LEFT_TOP,
-                "applies when the host restarts the plugin",
+                text,
                 FontId::proportional(10.5),
                 palette::WARN,
             );

@@ -7,9 +7,16 @@
 //!   GUI can never disagree with the mixer;
 //! - the status texts: latency, sample rate, load, missed hops, model set, ONNX Runtime.
 
-use crate::engine::mixer::VOCALS;
-use crate::engine::STEM_COUNT;
-use crate::engine::{BackendState, LatencyBudget, LatencyTier, MixerSettings, OutputSelect};
+use std::sync::Arc;
+
+use danna_sep_core::engine::{
+    BackendInfo, BackendState, LatencyBudget, LatencyTier, ModelSetSummary, RuntimeInfo,
+};
+use danna_sep_core::modelset::WeightsKind;
+use danna_sep_core::selection::BackendSpec;
+use danna_sep_core::stems::{STEM_COUNT, VOCALS};
+
+use crate::mixer::{MixerSettings, OutputSelect};
 
 /// Gains at or below this are shown as `-inf dB` (−100 dB, as nice-plug's formatters do).
 pub const SILENCE_GAIN: f32 = 1e-5;
@@ -337,61 +344,10 @@ pub fn format_missed_hops(n: u64) -> String {
     format!("{} missed hop{s}", group_thousands(n))
 }
 
-/// Where a model set's weights come from, as the status bar says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provenance {
-    /// The published Danna-Sep release checkpoints.
-    Official,
-    /// Anything else: demo training runs, fine-tunes, test sets.
-    Demo,
-}
-
-impl Provenance {
-    /// Classifies a manifest's `name` and `[provenance] origin`. Only sets that say they are
-    /// the official release count as official, so a demo set is never passed off as the real
-    /// thing.
-    pub fn classify(name: &str, origin: &str) -> Self {
-        let text = format!("{name} {origin}").to_lowercase();
-        let official = text.contains("official") || text.contains("release checkpoint");
-        if official && !text.contains("demo") {
-            Provenance::Official
-        } else {
-            Provenance::Demo
-        }
-    }
-
-    /// `official` or `demo`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Provenance::Official => "official",
-            Provenance::Demo => "demo",
-        }
-    }
-}
-
-/// The model set the engine runs, for the status bar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelSetSummary {
-    /// The manifest's `name`.
-    pub name: String,
-    /// Official or demo weights.
-    pub provenance: Provenance,
-}
-
-impl ModelSetSummary {
-    /// The summary of a loaded model set.
-    pub fn of(set: &crate::modelset::ModelSet) -> Self {
-        Self {
-            name: set.name.clone(),
-            provenance: Provenance::classify(&set.name, &set.provenance.origin),
-        }
-    }
-}
-
 /// `danna-sep (official)`, or `none` when no model set is loaded.
 pub fn format_model_set(set: Option<&ModelSetSummary>) -> String {
     match set {
-        Some(s) => format!("{} ({})", s.name, s.provenance.label()),
+        Some(s) => format!("{} ({})", s.name, s.weights.label()),
         None => "none".into(),
     }
 }
@@ -416,6 +372,20 @@ pub enum OrtStatus {
 }
 
 impl OrtStatus {
+    /// What the editor says about the runtime the worker loaded (or did not).
+    pub fn of(runtime: &RuntimeInfo) -> Self {
+        match runtime {
+            RuntimeInfo::NotLoaded => OrtStatus::Unknown,
+            RuntimeInfo::Loaded { version, path } => OrtStatus::Found {
+                version: version.clone(),
+                path: path.display().to_string(),
+            },
+            RuntimeInfo::Failed(reason) => OrtStatus::Missing {
+                reason: reason.clone(),
+            },
+        }
+    }
+
     /// Short text for the status bar: `1.31.1`, `not found`, `not checked yet`.
     pub fn short(&self) -> String {
         match self {
@@ -463,6 +433,23 @@ pub struct EngineSnapshot {
     pub peak_load: f32,
     /// Hops replaced by dry audio since activation.
     pub missed_hops: u64,
+    /// The models and precision the parameters ask for.
+    pub requested: BackendSpec,
+    /// What the backend is (`None` while loading).
+    pub info: Option<Arc<BackendInfo>>,
+}
+
+impl EngineSnapshot {
+    /// True while the requested models differ from those running (a staged swap is loading).
+    pub fn swap_pending(&self) -> bool {
+        self.state == BackendState::Ready
+            && self
+                .info
+                .as_ref()
+                .and_then(|i| i.spec)
+                .is_some_and(|running| running != self.requested)
+            && self.info.as_ref().is_some_and(|i| i.error.is_none())
+    }
 }
 
 /// Every text of the status bar, with how worried to be about it.
@@ -510,9 +497,9 @@ pub fn status_view(
     model_set: Option<&ModelSetSummary>,
 ) -> StatusView {
     let model_set_text = format_model_set(model_set);
-    let model_set_severity = match model_set.map(|m| m.provenance) {
-        Some(Provenance::Official) => Severity::Good,
-        Some(Provenance::Demo) => Severity::Warning,
+    let model_set_severity = match model_set.map(|m| m.weights) {
+        Some(WeightsKind::Official) => Severity::Good,
+        Some(WeightsKind::Demo) => Severity::Warning,
         None => Severity::Neutral,
     };
     let Some(e) = engine else {
@@ -827,27 +814,42 @@ mod tests {
     }
 
     #[test]
-    fn provenance_is_official_only_when_the_manifest_says_so() {
-        let origin =
-            "Danna-Sep v1.0.2 release checkpoints (github.com/yoyololicon/danna-sep), imported";
-        assert_eq!(
-            Provenance::classify("danna-sep", origin),
-            Provenance::Official
-        );
-        assert_eq!(
-            Provenance::classify("danna-sep-demo", "trained by `cargo xtask models train`"),
-            Provenance::Demo
-        );
-        assert_eq!(
-            Provenance::classify("demo", "official recipe, demo training run"),
-            Provenance::Demo
-        );
+    fn model_set_names_its_weights() {
         let set = ModelSetSummary {
             name: "danna-sep".into(),
-            provenance: Provenance::Official,
+            dir: "/m".into(),
+            weights: WeightsKind::Official,
         };
         assert_eq!(format_model_set(Some(&set)), "danna-sep (official)");
         assert_eq!(format_model_set(None), "none");
+    }
+
+    #[test]
+    fn a_swap_is_pending_while_other_models_run_and_none_failed() {
+        let running = BackendSpec::default();
+        let mut info = BackendInfo::described("x");
+        info.spec = Some(running);
+        let fast = BackendSpec {
+            model: danna_sep_core::ModelChoice::Fast,
+            ..running
+        };
+        let mut snap = EngineSnapshot {
+            state: BackendState::Ready,
+            message: String::new(),
+            latency_samples: 0,
+            sample_rate: 48_000.0,
+            load: 0.0,
+            peak_load: 0.0,
+            missed_hops: 0,
+            requested: running,
+            info: Some(Arc::new(info.clone())),
+        };
+        assert!(!snap.swap_pending());
+        snap.requested = fast;
+        assert!(snap.swap_pending());
+        info.error = Some("switching failed".into());
+        snap.info = Some(Arc::new(info));
+        assert!(!snap.swap_pending(), "a failed swap is not pending");
     }
 
     #[test]
@@ -872,6 +874,8 @@ mod tests {
             load: 0.25,
             peak_load: 0.75,
             missed_hops: 0,
+            requested: BackendSpec::default(),
+            info: None,
         };
         let ort = OrtStatus::Found {
             version: "1.31.1".into(),
@@ -891,7 +895,7 @@ mod tests {
         let failed = EngineSnapshot {
             state: BackendState::Failed,
             missed_hops: 3,
-            ..snap
+            ..snap.clone()
         };
         let v = status_view(Some(&failed), &OrtStatus::Unknown, None);
         assert_eq!(v.state, "Dry fallback");

@@ -1,0 +1,31 @@
+//! Audio files for the CLI: decoding any supported input as a stream of stereo frames
+//! ([`AudioSource`]), writing the four stems as WAV files ([`StemWriter`]) and streaming sample
+//! rate conversion for the written stems ([`StreamResampler`]).
+//!
+//! Everything here works block by block, so memory stays bounded whatever the file length: the
+//! engine pulls input frames as it needs them and pushes stem frames as they are ready.
+
+mod source;
+mod stream_resampler;
+mod writer;
+
+pub use stream_resampler::StreamResampler;
+pub use source::{AudioInfo, AudioSource};
+pub use writer::{BitDepth, StemWriter};
+
+/// Why an audio file could not be read or written: one line that names what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AudioFileError(pub String);
+
+impl From<String> for AudioFileError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for AudioFileError {
+    fn from(message: &str) -> Self {
+        Self(message.to_string())
+    }
+}

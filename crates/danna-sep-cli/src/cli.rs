@@ -1,0 +1,357 @@
+//! The `danna-sep` command line: offline separation of audio files through the same engine the
+//! plugin runs (`engine::offline`), streaming from and to disk so memory stays bounded. Decoding,
+//! writing and resampling live in [`crate::audio_file`]; this file wires them to the engine.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use danna_sep_core::config::Config;
+use danna_sep_core::engine::offline::{separate_stream, separate_whole, OFFLINE_BLOCK};
+use danna_sep_core::engine::{LatencyBudget, LatencyTier, OfflineError, TierSpec, MODEL_RATE};
+use danna_sep_core::error::one_line;
+use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision};
+use danna_sep_core::separation::ensemble_factory;
+use danna_sep_core::stems::STEM_COUNT;
+
+use crate::audio_file::{AudioFileError, AudioSource, BitDepth, StemWriter};
+
+/// Command line of `danna-sep`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "danna-sep",
+    version,
+    about = "Music source separation: drums, bass, other, vocals"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Separate audio files into <name>_{drums,bass,other,vocals}.wav
+    Separate(SeparateArgs),
+    /// Print the latency of every tier at a sample rate and block size
+    Latency {
+        /// Host sample rate in Hz
+        #[arg(long, default_value_t = 48_000)]
+        rate: u32,
+        /// Host maximum block size
+        #[arg(long, default_value_t = 512)]
+        block: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SeparateArgs {
+    /// Input files: WAV, AIFF, FLAC, MP3 or Ogg Vorbis, any sample rate, mono or stereo
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (created if missing)
+    #[arg(short, long, default_value = ".")]
+    out: PathBuf,
+    /// Which models to run
+    #[arg(long, value_enum, default_value_t = ModelArg::Full)]
+    model: ModelArg,
+    /// Shorthand for `--model fast`
+    #[arg(long, conflicts_with = "model")]
+    fast: bool,
+    /// Folder holding the model set to load (default: $DANNA_SEP_MODELS, else the shipped set)
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// int8 LSTM/MatMul weights where the model set has them: faster, lossy
+    #[arg(long)]
+    int8: bool,
+    /// Window geometry: `whole` (the track as one window, like the original tool; memory grows
+    /// with the track, ~0.3 GiB per second with full-size models), `offline` (12 s windows,
+    /// bounded memory), `auto` (whole up to 20 s, else offline) or a plugin latency tier, to
+    /// get what the plugin renders (the result depends on the windows only, not on timing)
+    #[arg(long, value_enum, default_value_t = TierArg::Auto)]
+    tier: TierArg,
+    /// Sample format of the written stems
+    #[arg(long, value_enum, default_value_t = BitDepthArg::F32)]
+    bit_depth: BitDepthArg,
+    /// Sample rate of the written stems: the input's, or 44.1 kHz like the original Danna-Sep
+    #[arg(long, value_enum, default_value_t = RateArg::Input)]
+    rate: RateArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModelArg {
+    Full,
+    Fast,
+    Xumx,
+    Unet,
+    Demucs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TierArg {
+    Auto,
+    Whole,
+    Offline,
+    Live,
+    Balanced,
+    Studio,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BitDepthArg {
+    #[value(name = "16")]
+    I16,
+    #[value(name = "24")]
+    I24,
+    #[value(name = "32f")]
+    F32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RateArg {
+    /// The input file's rate
+    Input,
+    /// 44.1 kHz
+    #[value(name = "44100")]
+    Hz44100,
+}
+
+impl From<ModelArg> for ModelChoice {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Full => ModelChoice::Full,
+            ModelArg::Fast => ModelChoice::Fast,
+            ModelArg::Xumx => ModelChoice::XUmx,
+            ModelArg::Unet => ModelChoice::UNet,
+            ModelArg::Demucs => ModelChoice::Demucs,
+        }
+    }
+}
+
+impl From<BitDepthArg> for BitDepth {
+    fn from(b: BitDepthArg) -> Self {
+        match b {
+            BitDepthArg::I16 => BitDepth::I16,
+            BitDepthArg::I24 => BitDepth::I24,
+            BitDepthArg::F32 => BitDepth::F32,
+        }
+    }
+}
+
+/// Longest track `--tier auto` separates as one window. The full-size U-Net's activations take
+/// about 0.3 GiB per second of window, so up to here one window needs no more memory than the
+/// `offline` geometry's 12 s windows (measured: 9.3 GiB whole for 20 s, 8.6 GiB streamed;
+/// README, "Command line"), and it runs no overlap: 2.5× less compute on a 20 s clip.
+const WHOLE_TRACK_MAX_SECONDS: f64 = 20.0;
+
+impl TierArg {
+    /// The streaming geometry for a track of `seconds`, or `None` for one whole-track window.
+    fn geometry(self, seconds: f64) -> Option<TierSpec> {
+        match self {
+            TierArg::Auto if seconds <= WHOLE_TRACK_MAX_SECONDS => None,
+            TierArg::Whole => None,
+            TierArg::Auto | TierArg::Offline => Some(TierSpec::OFFLINE),
+            TierArg::Live => Some(LatencyTier::Live.spec()),
+            TierArg::Balanced => Some(LatencyTier::Balanced.spec()),
+            TierArg::Studio => Some(LatencyTier::Studio.spec()),
+        }
+    }
+}
+
+/// Why the command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The inputs cannot all be separated (unreadable, or two would write the same files).
+    #[error("{0}")]
+    Inputs(String),
+    /// The output folder cannot be created.
+    #[error("{path}: {source}")]
+    OutputDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// One input failed.
+    #[error("{}: {}", input.display(), one_line(source.as_ref()))]
+    File {
+        /// The input file.
+        input: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why one file failed.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("contains no audio")]
+    Empty,
+    #[error(transparent)]
+    Audio(#[from] AudioFileError),
+    #[error(transparent)]
+    Separation(#[from] OfflineError<AudioFileError>),
+}
+
+/// Runs the command line with the configuration read once by `main`.
+pub fn run(cli: Cli, config: &Config) -> Result<(), CliError> {
+    match cli.command {
+        Command::Separate(args) => {
+            check_inputs(&args.inputs).map_err(CliError::Inputs)?;
+            std::fs::create_dir_all(&args.out).map_err(|source| CliError::OutputDir {
+                path: args.out.clone(),
+                source,
+            })?;
+            for input in &args.inputs {
+                separate_file(input, &args, config).map_err(|e| CliError::File {
+                    input: input.clone(),
+                    source: Box::new(e),
+                })?;
+            }
+            Ok(())
+        }
+        Command::Latency { rate, block } => {
+            for tier in LatencyTier::ALL {
+                let b = LatencyBudget::new(tier, rate, block);
+                println!(
+                    "{tier:?}: {} samples = {:.3} s at {rate} Hz, block {block}",
+                    b.total(),
+                    b.seconds()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Fails before any work when an input cannot be opened or two inputs would write the same stem
+/// files, rather than after separating the ones before it.
+fn check_inputs(inputs: &[PathBuf]) -> Result<(), String> {
+    let mut names: HashMap<String, &Path> = HashMap::new();
+    for input in inputs {
+        std::fs::File::open(input).map_err(|e| format!("{}: cannot open: {e}", input.display()))?;
+        if let Some(other) = names.insert(stem_name(input), input) {
+            return Err(format!(
+                "{} and {} would write the same stem files",
+                other.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `<name>` of `<name>_<stem>.wav`.
+fn stem_name(input: &Path) -> String {
+    input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into())
+}
+
+/// Separates one file.
+fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(), FileError> {
+    let mut source = AudioSource::open(input)?;
+    let info = source.info();
+    if info.frames == 0 {
+        return Err(FileError::Empty);
+    }
+    if info.channels > 2 {
+        eprintln!(
+            "{}: {} channels; separating the first two",
+            input.display(),
+            info.channels
+        );
+    }
+    let out_rate = match args.rate {
+        RateArg::Input => info.sample_rate,
+        RateArg::Hz44100 => 44_100,
+    };
+    let mut writer = StemWriter::create(
+        &args.out,
+        &stem_name(input),
+        info.channels.min(2),
+        info.sample_rate,
+        out_rate,
+        args.bit_depth.into(),
+        info.frames,
+    )?;
+    let model = if args.fast {
+        ModelArg::Fast
+    } else {
+        args.model
+    };
+    let precision = if args.int8 {
+        Precision::Int8
+    } else {
+        Precision::Float32
+    };
+    let factory = ensemble_factory(config, args.models.clone());
+    let spec = BackendSpec {
+        model: model.into(),
+        precision,
+    };
+    let seconds = info.frames as f64 / f64::from(info.sample_rate);
+    let bar = progress_bar(info.frames, input);
+    let read = |_, l: &mut [f32], r: &mut [f32]| source.read(l, r);
+    let write = |_, stems: [&[f32]; STEM_COUNT * 2]| {
+        writer.write(stems)?;
+        bar.inc(stems[0].len() as u64);
+        Ok(())
+    };
+    // A read or write error stops the engine at once; the partial stems are discarded.
+    let geometry = args.tier.geometry(seconds);
+    let report = match geometry {
+        Some(tier) => separate_stream(
+            LatencyBudget::from_spec(tier, info.sample_rate, OFFLINE_BLOCK),
+            factory,
+            spec,
+            info.frames,
+            read,
+            write,
+        ),
+        None => separate_whole(info.sample_rate, factory, spec, info.frames, read, write),
+    };
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            writer.discard();
+            return Err(e.into());
+        }
+    };
+    let written = writer.finish()?;
+    let windows = match geometry {
+        None => "the whole track as one window".to_string(),
+        Some(spec) => format!(
+            "{} windows of {:.1} s",
+            report.windows,
+            f64::from(spec.window()) / f64::from(MODEL_RATE)
+        ),
+    };
+    eprintln!(
+        "{}: {} frames -> {} frames at {out_rate} Hz in {} ({windows}; {})",
+        input.display(),
+        report.frames,
+        written,
+        args.out.display(),
+        report.backend
+    );
+    Ok(())
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal (logs, pipes, tests).
+fn progress_bar(frames: usize, input: &Path) -> ProgressBar {
+    let bar = ProgressBar::new(frames as u64).with_message(input.display().to_string());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed}/{eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
+}

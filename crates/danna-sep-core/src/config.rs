@@ -1,0 +1,131 @@
+//! Every environment variable the project reads, in one place.
+//!
+//! [`Config::from_env`] reads them once, at the composition root (the plugin's `activate`, the
+//! CLI's `main`), and the result is passed down; nothing else in the project reads the
+//! environment. Each variable is documented in the README's configuration table.
+//!
+//! Malformed values are ignored (the default applies) rather than failing a plugin load; the
+//! README says which values each variable takes.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The ONNX Runtime library file to load (highest priority).
+pub const ENV_ORT_LIB: &str = "DANNA_SEP_ORT_LIB";
+/// Set (non-empty, not `0`): look for ONNX Runtime only at [`ENV_ORT_LIB`]. For tests of the
+/// failure path, which must not silently find the real library.
+pub const ENV_ORT_NO_FALLBACK: &str = "DANNA_SEP_ORT_NO_FALLBACK";
+/// A model-set folder; overrides every other location.
+pub const ENV_MODELS: &str = "DANNA_SEP_MODELS";
+/// Intra-op threads per ONNX Runtime session (a positive integer).
+pub const ENV_THREADS: &str = "DANNA_SEP_THREADS";
+/// `1`: run the waveform model in parallel with the spectrogram models; `0`: one after another.
+pub const ENV_PARALLEL: &str = "DANNA_SEP_PARALLEL";
+/// `1`: int8 weights whatever the Precision parameter says; `0`: as the parameter says.
+pub const ENV_INT8: &str = "DANNA_SEP_INT8";
+
+/// Where ONNX Runtime is looked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// [`ENV_ORT_LIB`].
+    pub library: Option<PathBuf>,
+    /// [`ENV_ORT_NO_FALLBACK`].
+    pub no_fallback: bool,
+}
+
+/// Overrides of the ONNX Runtime session options (`None`: the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionOverrides {
+    /// [`ENV_THREADS`].
+    pub intra_threads: Option<usize>,
+    /// [`ENV_PARALLEL`].
+    pub parallel_models: Option<bool>,
+    /// [`ENV_INT8`]: `Some(true)` forces int8 weights.
+    pub force_int8: bool,
+}
+
+/// The whole configuration from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Where ONNX Runtime comes from.
+    pub runtime: RuntimeConfig,
+    /// [`ENV_MODELS`]: the model-set folder, when set.
+    pub models_dir: Option<PathBuf>,
+    /// Session options.
+    pub sessions: SessionOverrides,
+}
+
+impl Config {
+    /// Reads every variable of this module from the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|key| std::env::var_os(key))
+    }
+
+    /// The pure core of [`Self::from_env`]: `var(name)` is the variable's value, if set.
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+        let non_empty = |key: &str| var(key).filter(|v| !v.is_empty());
+        let number = |key: &str| -> Option<usize> { non_empty(key)?.to_str()?.trim().parse().ok() };
+        let flag = |key: &str| number(key).filter(|&v| v <= 1).map(|v| v == 1);
+        Self {
+            runtime: RuntimeConfig {
+                library: non_empty(ENV_ORT_LIB).map(PathBuf::from),
+                no_fallback: non_empty(ENV_ORT_NO_FALLBACK).is_some_and(|v| v != "0"),
+            },
+            models_dir: non_empty(ENV_MODELS).map(PathBuf::from),
+            sessions: SessionOverrides {
+                intra_threads: number(ENV_THREADS).filter(|&n| n > 0),
+                parallel_models: flag(ENV_PARALLEL),
+                force_int8: flag(ENV_INT8) == Some(true),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_vars(|key| {
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn nothing_set_is_the_default() {
+        assert_eq!(config(&[]), Config::default());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = config(&[
+            (ENV_ORT_LIB, "/lib/ort.so"),
+            (ENV_ORT_NO_FALLBACK, "1"),
+            (ENV_MODELS, "/models"),
+            (ENV_THREADS, " 3 "),
+            (ENV_PARALLEL, "0"),
+            (ENV_INT8, "1"),
+        ]);
+        assert_eq!(c.runtime.library, Some(PathBuf::from("/lib/ort.so")));
+        assert!(c.runtime.no_fallback);
+        assert_eq!(c.models_dir, Some(PathBuf::from("/models")));
+        assert_eq!(c.sessions.intra_threads, Some(3));
+        assert_eq!(c.sessions.parallel_models, Some(false));
+        assert!(c.sessions.force_int8);
+    }
+
+    #[test]
+    fn malformed_and_empty_values_fall_back_to_the_default() {
+        let c = config(&[
+            (ENV_ORT_LIB, ""),
+            (ENV_ORT_NO_FALLBACK, "0"),
+            (ENV_MODELS, ""),
+            (ENV_THREADS, "0"),
+            (ENV_PARALLEL, "yes"),
+            (ENV_INT8, "2"),
+        ]);
+        assert_eq!(c, Config::default());
+    }
+}

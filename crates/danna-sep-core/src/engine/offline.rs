@@ -1,0 +1,183 @@
+//! Offline separation for the CLI, two ways:
+//! - [`separate_stream`]: a whole stream through the streaming engine, waiting for every window,
+//!   with the latency trimmed off; equal to the plugin's offline render shifted by the reported
+//!   latency. Memory stays bounded: audio is pulled and pushed in blocks.
+//! - [`separate_whole`]: the whole track as one window, like the original tool: no overlap to
+//!   recompute and whole-track statistics, but memory grows with the track.
+
+use std::sync::atomic::Ordering;
+
+use super::backend::{BackendFactory, StemBuffers};
+use super::latency::LatencyBudget;
+use super::status::BackendState;
+use super::window_resampler::WindowResampler;
+use super::{build, EngineConfig};
+use crate::error::SeparationError;
+use crate::selection::BackendSpec;
+use crate::stems::STEM_COUNT;
+
+/// Block size used for offline runs; the output does not depend on it.
+pub const OFFLINE_BLOCK: usize = 4096;
+
+/// Why an offline run stopped: the separation failed, or the caller's reader or writer did
+/// (`E`, passed on unchanged).
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError<E: std::error::Error + 'static> {
+    /// The backend could not be created or failed mid-way.
+    #[error(transparent)]
+    Separation(#[from] SeparationError),
+    /// The backend failed on the worker; its status line.
+    #[error("{0}")]
+    Backend(String),
+    /// `read` or `write` failed.
+    #[error(transparent)]
+    Io(E),
+}
+
+/// Result summary of an offline run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineReport {
+    /// Frames delivered to the sink.
+    pub frames: usize,
+    /// The backend's status line at the end.
+    pub backend: String,
+    /// Windows the models ran on (those whose output starts past the input's end are not run).
+    pub windows: u64,
+}
+
+/// Runs `frames` input frames through the engine. `read(start, left, right)` fills the given
+/// slices with input frames `[start, start + len)`; `write(start, stems)` receives output frames
+/// `[start, start + len)` as eight slices in (stem, channel) order, aligned with the input.
+/// Fails if the backend cannot be created or fails mid-way (then nothing would be separated),
+/// and stops at the first error `read` or `write` returns, which it passes on.
+pub fn separate_stream<E: std::error::Error + 'static>(
+    budget: LatencyBudget,
+    factory: BackendFactory,
+    spec: BackendSpec,
+    frames: usize,
+    mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
+    mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
+) -> Result<OfflineReport, OfflineError<E>> {
+    let budget = LatencyBudget {
+        max_block: OFFLINE_BLOCK,
+        ..budget
+    };
+    let latency = budget.total();
+    let (mut engine, mut worker, shared) = build(
+        EngineConfig::new(budget).offline(true).spec(spec),
+        factory,
+    );
+    // Set before the first input arrives, so no window past the end is ever computed.
+    shared.input_end.store(frames as i64, Ordering::Release);
+    let (mut l, mut r) = (vec![0.0f32; OFFLINE_BLOCK], vec![0.0f32; OFFLINE_BLOCK]);
+    let total = frames + latency;
+    let mut pos = 0;
+    while pos < total {
+        let n = OFFLINE_BLOCK.min(total - pos);
+        let real = frames.saturating_sub(pos).min(n);
+        if real > 0 {
+            read(pos, &mut l[..real], &mut r[..real]).map_err(OfflineError::Io)?;
+        }
+        l[real..n].fill(0.0);
+        r[real..n].fill(0.0);
+        let block = engine.process(&l[..n], &r[..n]);
+        if shared.status.state() == BackendState::Failed {
+            return Err(OfflineError::Backend(shared.status.message()));
+        }
+        // Output frame i of this block is input frame pos + i - latency.
+        let skip = latency.saturating_sub(pos).min(n);
+        if skip < n {
+            let out_start = pos + skip - latency;
+            let stems: [&[f32]; STEM_COUNT * 2] =
+                std::array::from_fn(|c| &block.stem(c / 2, c % 2)[skip..n]);
+            write(out_start, stems).map_err(OfflineError::Io)?;
+        }
+        pos += n;
+    }
+    let backend = shared.status.message();
+    drop(worker.stop());
+    let windows = shared.status.hops_done.load(Ordering::Relaxed);
+    Ok(OfflineReport {
+        frames,
+        backend,
+        windows,
+    })
+}
+
+/// [`separate_stream`] on a stereo mix held in memory: returns the eight output channels,
+/// planar (stem-major, then channel, `mix[0].len()` frames each), and the report.
+pub fn separate_buffers(
+    budget: LatencyBudget,
+    factory: BackendFactory,
+    spec: BackendSpec,
+    mix: [&[f32]; 2],
+) -> Result<(Vec<f32>, OfflineReport), OfflineError<std::convert::Infallible>> {
+    let frames = mix[0].len();
+    let mut out = vec![0.0f32; STEM_COUNT * 2 * frames];
+    let report = separate_stream(
+        budget,
+        factory,
+        spec,
+        frames,
+        |start, l, r| {
+            l.copy_from_slice(&mix[0][start..start + l.len()]);
+            r.copy_from_slice(&mix[1][start..start + r.len()]);
+            Ok(())
+        },
+        |start, stems| {
+            for (c, s) in stems.iter().enumerate() {
+                let at = c * frames + start;
+                out[at..at + s.len()].copy_from_slice(s);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((out, report))
+}
+
+/// Separates `frames` input frames at `sample_rate` as one window: reads them all, resamples
+/// them to the model rate, runs the backend once and hands the stems back in
+/// [`OFFLINE_BLOCK`]-frame pieces. `read` and `write` are called as by [`separate_stream`].
+/// Memory grows with `frames` (the input, the stems at both rates and the models' activations).
+pub fn separate_whole<E: std::error::Error + 'static>(
+    sample_rate: u32,
+    factory: BackendFactory,
+    spec: BackendSpec,
+    frames: usize,
+    mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
+    mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
+) -> Result<OfflineReport, OfflineError<E>> {
+    let mut backend = factory(spec)?;
+    let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+    for start in (0..frames).step_by(OFFLINE_BLOCK) {
+        let end = (start + OFFLINE_BLOCK).min(frames);
+        read(start, &mut l[start..end], &mut r[start..end]).map_err(OfflineError::Io)?;
+    }
+    let mut resampler = WindowResampler::new(sample_rate, frames)?;
+    let m = resampler.model_frames();
+    let (mut ml, mut mr) = (vec![0.0f32; m], vec![0.0f32; m]);
+    resampler.to_model([&l, &r], &mut ml, &mut mr)?;
+    drop((l, r));
+    backend.prepare(m)?;
+    let mut model_stems = StemBuffers::new(m);
+    backend.separate([&ml, &mr], &mut model_stems)?;
+    let mut stems = StemBuffers::new(frames);
+    {
+        let mut dest: Vec<&mut [f32]> = stems.channels_mut().collect();
+        resampler.to_host(&mut model_stems, 0, &mut dest)?;
+    }
+    drop(model_stems);
+    for start in (0..frames).step_by(OFFLINE_BLOCK) {
+        let end = (start + OFFLINE_BLOCK).min(frames);
+        write(
+            start,
+            std::array::from_fn(|c| &stems.channel(c / 2, c % 2)[start..end]),
+        )
+        .map_err(OfflineError::Io)?;
+    }
+    Ok(OfflineReport {
+        frames,
+        backend: backend.describe(),
+        windows: 1,
+    })
+}

@@ -1,0 +1,159 @@
+//! Backends for tests and benchmarks of the engine: transparent, deliberately slow, or shaped so
+//! that any misplaced window shows in the output. Not used by the plugin or the CLI.
+
+use std::sync::mpsc;
+
+use super::backend::{SeparationBackend, StemBuffers};
+use crate::error::SeparationError;
+use crate::stems::STEM_COUNT;
+
+/// Splits the mixture into four equal quarters: the engine is then transparent (the stems sum
+/// to the input), which the alignment tests rely on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityBackend;
+
+impl SeparationBackend for IdentityBackend {
+    fn describe(&self) -> String {
+        "identity (no model set: each stem is a quarter of the mix)".into()
+    }
+
+    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
+        Ok(())
+    }
+
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        for stem in 0..STEM_COUNT {
+            for (ch, input) in mix.iter().enumerate() {
+                for (o, &x) in stems.channel_mut(stem, ch).iter_mut().zip(input.iter()) {
+                    *o = 0.25 * x;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Wraps a backend and makes every window wait for one permit from the test that holds the
+/// sender, so tests decide deterministically which windows are late, without timing.
+pub struct GatedBackend<B> {
+    inner: B,
+    gate: mpsc::Receiver<()>,
+}
+
+impl<B: SeparationBackend> GatedBackend<B> {
+    /// A gated backend and the sender that releases one window per `send(())`.
+    pub fn new(inner: B) -> (Self, mpsc::Sender<()>) {
+        let (tx, rx) = mpsc::channel();
+        (Self { inner, gate: rx }, tx)
+    }
+}
+
+impl<B: SeparationBackend> SeparationBackend for GatedBackend<B> {
+    fn describe(&self) -> String {
+        format!("gated {}", self.inner.describe())
+    }
+
+    fn prepare(&mut self, frames: usize) -> Result<(), SeparationError> {
+        self.inner.prepare(frames)
+    }
+
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        self.gate
+            .recv()
+            .map_err(|_| SeparationError::Thread("gate closed".into()))?;
+        self.inner.separate(mix, stems)
+    }
+}
+
+/// Stems at `gain` times the identity level: with a gain other than 1 the main output differs
+/// from the input, so dry fallback (full level) and a backend swap are both visible.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledBackend(pub f32);
+
+impl SeparationBackend for ScaledBackend {
+    fn describe(&self) -> String {
+        format!("identity × {} test backend", self.0)
+    }
+    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
+        Ok(())
+    }
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        IdentityBackend.separate(mix, stems)?;
+        for channel in stems.channels_mut() {
+            for v in channel {
+                *v *= self.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stems that depend on the whole window (each window adds its own mean and a ramp across the
+/// window), so any difference in window placement changes the output.
+pub struct WindowSensitiveBackend;
+
+impl SeparationBackend for WindowSensitiveBackend {
+    fn describe(&self) -> String {
+        "window-sensitive test backend".into()
+    }
+    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
+        Ok(())
+    }
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        let n = stems.frames();
+        for (ch, x) in mix.iter().enumerate() {
+            let mean = x.iter().sum::<f32>() / n as f32;
+            for s in 0..STEM_COUNT {
+                let out = stems.channel_mut(s, ch);
+                for (i, (o, &xi)) in out.iter_mut().zip(x.iter()).enumerate() {
+                    *o = (s as f32 + 1.0) * 0.1 * xi + mean + 1e-3 * (i as f32 / n as f32);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_stems_sum_to_the_mix() {
+        let l: Vec<f32> = (0..32).map(|i| (i as f32 * 0.3).sin()).collect();
+        let r: Vec<f32> = (0..32).map(|i| (i as f32 * 0.7).cos()).collect();
+        let mut stems = StemBuffers::new(32);
+        IdentityBackend.separate([&l, &r], &mut stems).unwrap();
+        for i in 0..32 {
+            let sum_l: f32 = (0..STEM_COUNT).map(|s| stems.channel(s, 0)[i]).sum();
+            let sum_r: f32 = (0..STEM_COUNT).map(|s| stems.channel(s, 1)[i]).sum();
+            assert!((sum_l - l[i]).abs() < 1e-6 && (sum_r - r[i]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn gated_backend_waits_for_a_permit_and_fails_when_the_gate_closes() {
+        let (mut b, tx) = GatedBackend::new(IdentityBackend);
+        let mut stems = StemBuffers::new(4);
+        tx.send(()).unwrap();
+        assert!(b.separate([&[1.0; 4], &[1.0; 4]], &mut stems).is_ok());
+        drop(tx);
+        assert!(b.separate([&[1.0; 4], &[1.0; 4]], &mut stems).is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! `OrtModel`: one ONNX model of a model set, opened in ONNX Runtime, with its input and output
+//! tensors pre-allocated and bound for the shape the streaming engine uses every window.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use ort::memory::Allocator;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{IoBinding, Session};
+use ort::value::{Tensor, TensorRef};
+
+use crate::config::SessionOverrides;
+use crate::error::SeparationError;
+use crate::modelset::ModelSpec;
+use crate::runtime::OrtRuntime;
+
+/// How ONNX Runtime sessions are configured and how the ensemble schedules its models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Intra-op threads per session.
+    pub intra_threads: usize,
+    /// Run the waveform model on a second thread while the spectrogram models run on the
+    /// worker thread (each with `intra_threads`), instead of one model after another. Two
+    /// single-threaded models in parallel use the cores better than one model on two threads
+    /// (ONNX Runtime's intra-op scaling is below 2×; see the README's benchmark table).
+    pub parallel_models: bool,
+    /// ONNX Runtime's CPU memory arena and memory pattern: the activations of a run stay
+    /// allocated for the next one. Off, they go back to the system after every window: lower
+    /// resident memory between windows, the same peak, and every window pays the page faults
+    /// of its fresh memory again (measured ≈ 25 % more CPU on the full-size U-Net).
+    pub memory_arena: bool,
+    /// Open each model's int8 variant (`int8_file` in the manifest: dynamic int8 quantisation
+    /// of the LSTM/MatMul weights, e.g. the full-size DemucsSplit 1.56× faster and 310 MB
+    /// smaller) where the model set has one; lossy, so off unless the user chooses it. Models
+    /// without an int8 file run in float32.
+    pub int8: bool,
+}
+
+impl Default for SessionConfig {
+    /// On two or more cores: the models in parallel, one intra-op thread each (the product's
+    /// target machine has two cores). On one core: one model after another.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            intra_threads: 1,
+            parallel_models: cores >= 2,
+            memory_arena: true,
+            int8: false,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// This configuration with `overrides` applied (`DANNA_SEP_THREADS`, `DANNA_SEP_PARALLEL`
+    /// and `DANNA_SEP_INT8`, see [`crate::config`]): lets a user give the plugin more cores
+    /// without a parameter.
+    pub fn with_overrides(mut self, overrides: SessionOverrides) -> Self {
+        if let Some(n) = overrides.intra_threads {
+            self.intra_threads = n;
+        }
+        if let Some(p) = overrides.parallel_models {
+            self.parallel_models = p;
+        }
+        self.int8 |= overrides.force_int8;
+        self
+    }
+
+    /// Threads the ensemble keeps busy at most (for the status line).
+    pub fn describe(&self) -> String {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let t = self.intra_threads;
+        let schedule = if self.parallel_models {
+            format!("models in parallel, {t} thread{} each", plural(t))
+        } else {
+            format!("models in sequence, {t} thread{}", plural(t))
+        };
+        if self.int8 {
+            format!("{schedule}, int8 LSTM/MatMul")
+        } else {
+            schedule
+        }
+    }
+}
+
+/// Input and output bound once for a fixed shape: a run then only writes the input tensor's
+/// memory and reads the output tensor's memory.
+struct Bound {
+    input_shape: Vec<usize>,
+    input: Tensor<f32>,
+    output: Tensor<f32>,
+    binding: IoBinding,
+}
+
+/// One ONNX Runtime session, shared by every `OrtModel` in the process that opens the same file
+/// with the same options: a second plugin instance of the same model set holds no second copy
+/// of the weights (or of the activation memory). Runs are serialised by the lock; it is taken
+/// by inference workers only, never by an audio thread.
+struct SharedSession {
+    session: Mutex<Session>,
+}
+
+/// What makes two sessions interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionKey {
+    path: PathBuf,
+    intra_threads: usize,
+    memory_arena: bool,
+}
+
+/// Sessions alive in this process. Weak: the last `OrtModel` using a session frees it.
+static SESSIONS: Mutex<Vec<(SessionKey, Weak<SharedSession>)>> = Mutex::new(Vec::new());
+
+/// The session for `key`, opened unless one is alive. The registry stays locked while a file
+/// loads, so two instances starting together load it once.
+fn shared_session(
+    environment: &ort::environment::Environment,
+    key: SessionKey,
+) -> Result<Arc<SharedSession>, String> {
+    let mut sessions = SESSIONS.lock();
+    sessions.retain(|(_, weak)| weak.strong_count() > 0);
+    if let Some(shared) = sessions
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, weak)| weak.upgrade())
+    {
+        return Ok(shared);
+    }
+    let shared = Arc::new(SharedSession {
+        session: Mutex::new(open_session(environment, &key)?),
+    });
+    sessions.push((key, Arc::downgrade(&shared)));
+    Ok(shared)
+}
+
+/// Number of distinct ONNX Runtime sessions alive in this process (for tests and benchmarks).
+pub fn live_sessions() -> usize {
+    SESSIONS
+        .lock()
+        .iter()
+        .filter(|(_, weak)| weak.strong_count() > 0)
+        .count()
+}
+
+/// An ONNX model with one float input and one float output (the manifest's `input_name` and
+/// `output_name`).
+pub struct OrtModel {
+    name: String,
+    int8: bool,
+    shared: Arc<SharedSession>,
+    input_name: String,
+    output_name: String,
+    bound: Option<Bound>,
+}
+
+fn err(model: &str, what: &str, e: impl std::fmt::Display) -> SeparationError {
+    SeparationError::model(model, what, e)
+}
+
+impl OrtModel {
+    /// Opens `spec.path`, or `spec.int8_path` when `config.int8` asks for it and the model has
+    /// one (or joins the session already open for that file), and checks its inputs and
+    /// outputs against the manifest.
+    pub fn open(
+        runtime: &OrtRuntime,
+        name: &str,
+        spec: &ModelSpec,
+        config: SessionConfig,
+    ) -> Result<Self, SeparationError> {
+        let int8_path = spec.int8_path.as_ref().filter(|_| config.int8);
+        let path = int8_path.unwrap_or(&spec.path);
+        let opening = |e: String| err(name, &format!("opening {}", path.display()), e);
+        let key = SessionKey {
+            path: std::fs::canonicalize(path).map_err(|e| opening(e.to_string()))?,
+            intra_threads: config.intra_threads.max(1),
+            memory_arena: config.memory_arena,
+        };
+        let shared = shared_session(&runtime.environment, key).map_err(opening)?;
+        let dims = |o: &ort::value::Outlet| -> Vec<Option<i64>> {
+            o.dtype()
+                .tensor_shape()
+                .map(|s| s.iter().map(|&d| Some(d)).collect())
+                .unwrap_or_default()
+        };
+        {
+            let session = shared.session.lock();
+            let (Some(input), Some(output)) = (session.inputs().first(), session.outputs().first())
+            else {
+                return Err(err(
+                    name,
+                    "checking I/O",
+                    "the model has no input or no output",
+                ));
+            };
+            spec.check_io(
+                name,
+                (input.name(), &dims(input)),
+                (output.name(), &dims(output)),
+            )
+?;
+        }
+        Ok(Self {
+            name: name.to_string(),
+            int8: int8_path.is_some(),
+            shared,
+            input_name: spec.input_name.clone(),
+            output_name: spec.output_name.clone(),
+            bound: None,
+        })
+    }
+
+    /// Whether this model runs its int8 variant.
+    pub fn is_int8(&self) -> bool {
+        self.int8
+    }
+
+    /// Pre-allocates and binds the input and output tensors for one shape; runs with exactly
+    /// this input shape then reuse them.
+    pub fn bind(
+        &mut self,
+        input_shape: &[usize],
+        output_shape: &[usize],
+    ) -> Result<(), SeparationError> {
+        let name = self.name.clone();
+        let input = Tensor::<f32>::from_array((
+            input_shape.to_vec(),
+            vec![0.0f32; input_shape.iter().product()],
+        ))
+        .map_err(|e| err(&name, "allocating the input", e))?;
+        let output = Tensor::<f32>::new(&Allocator::default(), output_shape.to_vec())
+            .map_err(|e| err(&name, "allocating the output", e))?;
+        let mut binding = self
+            .shared
+            .session
+            .lock()
+            .create_binding()
+            .map_err(|e| err(&name, "creating the binding", e))?;
+        binding
+            .bind_input(self.input_name.as_str(), &input)
+            .map_err(|e| err(&name, "binding the input", e))?;
+        let mut bound = Bound {
+            input_shape: input_shape.to_vec(),
+            input,
+            output,
+            binding,
+        };
+        bound
+            .binding
+            .bind_output(self.output_name.as_str(), &mut bound.output)
+            .map_err(|e| err(&name, "binding the output", e))?;
+        self.bound = Some(bound);
+        Ok(())
+    }
+
+    /// Runs the model on `input` of shape `shape` and hands the output (its shape and data) to
+    /// `read`. Uses the bound tensors when `shape` is the bound shape, otherwise lets ONNX
+    /// Runtime allocate (whole-clip runs with ragged last chunks).
+    pub fn run<R>(
+        &mut self,
+        input: &[f32],
+        shape: &[usize],
+        read: impl FnOnce(&[i64], &[f32]) -> R,
+    ) -> Result<R, SeparationError> {
+        let name = &self.name;
+        let mut session = self.shared.session.lock();
+        if let Some(bound) = self.bound.as_mut().filter(|b| b.input_shape == shape) {
+            bound.input.extract_tensor_mut().1.copy_from_slice(input);
+            session
+                .run_binding(&bound.binding)
+                .map_err(|e| err(name, "inference", e))?;
+            drop(session);
+            let (out_shape, data) = bound.output.extract_tensor();
+            return Ok(read(out_shape, data));
+        }
+        let tensor = TensorRef::from_array_view((shape.to_vec(), input))
+            .map_err(|e| err(name, "wrapping the input", e))?;
+        let outputs = session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| err(name, "inference", e))?;
+        let (out_shape, data) = outputs[self.output_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| err(name, "reading the output", e))?;
+        Ok(read(out_shape, data))
+    }
+}
+
+fn open_session(
+    environment: &ort::environment::Environment,
+    key: &SessionKey,
+) -> Result<Session, String> {
+    let cpu = ort::ep::CPU::default()
+        .with_arena_allocator(key.memory_arena)
+        .build();
+    Session::builder(environment)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| e.to_string())?
+        .with_intra_threads(key.intra_threads)
+        .map_err(|e| e.to_string())?
+        .with_inter_threads(1)
+        .map_err(|e| e.to_string())?
+        .with_memory_pattern(key.memory_arena)
+        .map_err(|e| e.to_string())?
+        .with_execution_providers([cpu])
+        .map_err(|e| e.to_string())?
+        .commit_from_file(&key.path)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,29 @@
+//! Danna-Sep RT's separation core: the DSP ([`dsp`]), the streaming engine that runs a
+//! separation backend off the audio thread with a constant, sample-exact latency ([`engine`]),
+//! the Danna-Sep ensemble on ONNX Runtime ([`ensemble`]), model-set folders ([`modelset`]),
+//! loading ONNX Runtime ([`runtime`]) and the configuration from the environment ([`config`]).
+//!
+//! The core knows nothing of plugin APIs, GUIs, command lines or audio file formats; the
+//! plugin (`danna-sep`) and the CLI (`danna-sep-cli`) build on it.
+
+pub mod config;
+pub mod dsp;
+pub mod engine;
+pub mod ensemble;
+pub mod error;
+pub mod modelset;
+pub mod paths;
+pub mod runtime;
+pub mod selection;
+pub mod separation;
+pub mod stems;
+
+pub use config::Config;
+pub use engine::{
+    BackendFactory, BackendInfo, BackendState, EngineConfig, EngineShared, InferenceWorker,
+    LatencyBudget, LatencyTier, ParkedBackend, SeparationBackend, StemBuffers, StreamingEngine,
+};
+pub use error::{one_line, ModelSetError, RuntimeLoadError, SeparationError};
+pub use modelset::ModelSet;
+pub use selection::{BackendSpec, ModelChoice, Precision};
+pub use stems::{Stem, STEMS, STEM_COUNT};

@@ -1,0 +1,40 @@
+//! The backend factory the plugin and the CLI run: the ONNX ensemble
+//! ([`crate::ensemble::EnsembleBackend`]) on a model set, the shipped one by default.
+//!
+//! The factory runs on the inference worker (or its loader thread), never the audio thread.
+//! When ONNX Runtime or the model set cannot be loaded it fails with a typed error: the plugin
+//! then passes its input through, delayed by its latency, and shows the reason in its status
+//! line; the CLI prints it and exits non-zero.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, SessionOverrides};
+use crate::engine::{BackendFactory, SeparationBackend};
+use crate::ensemble::{EnsembleBackend, SessionConfig};
+use crate::modelset::find_model_set;
+use crate::runtime;
+use crate::selection::Precision;
+
+/// A factory for the ensemble on the model set in `models` (else the configured folder, else
+/// the default search, see [`crate::modelset::default_model_dirs`]).
+pub fn ensemble_factory(config: &Config, models: Option<PathBuf>) -> BackendFactory {
+    let runtime_config = config.runtime.clone();
+    let overrides = config.sessions;
+    let models = models.or_else(|| config.models_dir.clone());
+    Arc::new(move |spec| {
+        let runtime = runtime::ensure_loaded(&runtime_config)?;
+        let set = find_model_set(models.as_deref())?;
+        let sessions = session_config(overrides, spec.precision);
+        let backend = EnsembleBackend::new(runtime, &set, spec.model, sessions)?;
+        Ok(Box::new(backend) as Box<dyn SeparationBackend>)
+    })
+}
+
+/// The session configuration: the default with the configured overrides, and int8 weights when
+/// `precision` asks for them (`DANNA_SEP_INT8=1` turns them on whatever the precision).
+pub fn session_config(overrides: SessionOverrides, precision: Precision) -> SessionConfig {
+    let mut config = SessionConfig::default().with_overrides(overrides);
+    config.int8 |= precision == Precision::Int8;
+    config
+}
