@@ -15,23 +15,25 @@
 //! CPU time is the whole process's user + system time (`getrusage`), so it counts every
 //! ONNX Runtime thread, spinning included; "RTF" is wall seconds per audio second.
 
-#[path = "support/signal.rs"]
-mod signal;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use danna_sep::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan, WienerFilter};
-use danna_sep::engine::offline::separate_buffers;
-use danna_sep::engine::{
-    build, BackendFactory, EngineConfig, LatencyBudget, LatencyTier, SeparationBackend,
-    StemBuffers, TierSpec, MODEL_RATE,
+use std::sync::Arc;
+
+use danna_sep_core::config::Config;
+use danna_sep_core::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan, WienerFilter};
+use danna_sep_core::engine::offline::separate_buffers;
+use danna_sep_core::engine::{
+    build, BackendFactory, BackendState, EngineConfig, LatencyBudget, LatencyTier,
+    SeparationBackend, StemBuffers, TierSpec, MODEL_RATE,
 };
-use danna_sep::ensemble::{separate_clip, EnsembleBackend, SessionConfig, RIGHT_PAD};
-use danna_sep::modelset::ModelSet;
-use danna_sep::params::ModelChoice;
+use danna_sep_core::ensemble::{separate_clip, EnsembleBackend, SessionConfig, RIGHT_PAD};
+use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::runtime::{self, OrtRuntime};
+use danna_sep_core::{BackendSpec, ModelChoice};
+use danna_sep_testkit::signals as signal;
 use serde_json::json;
 
 type Args = HashMap<String, String>;
@@ -195,7 +197,7 @@ fn bench_models(args: &Args) {
                     memory_arena: true,
                     int8,
                 };
-                let mut backend = EnsembleBackend::new(&set, choice, config).expect("backend");
+                let mut backend = EnsembleBackend::new(ort(), &set, choice, config).expect("backend");
                 backend.prepare(frames).expect("prepare");
                 let mut stems = StemBuffers::new(frames);
                 let mut run = || {
@@ -235,7 +237,7 @@ fn bench_dsp(args: &Args) {
     let mut v = MagSpec::new(8, frames);
     let mut y = ComplexSpec::new(8, frames);
     let mut wiener = WienerFilter::new();
-    let mut wave = vec![0.0f32; samples + danna_sep::dsp::N_FFT];
+    let mut wave = vec![0.0f32; samples + danna_sep_core::dsp::N_FFT];
     let time = |name: &str, f: &mut dyn FnMut()| {
         f();
         let walls: Vec<f64> = (0..repeats).map(|_| measure(&mut *f).0).collect();
@@ -262,7 +264,7 @@ fn bench_dsp(args: &Args) {
     });
     time("istft", &mut || {
         for c in 0..8 {
-            let len = danna_sep::dsp::istft_len(frames);
+            let len = danna_sep_core::dsp::istft_len(frames);
             plan.istft(&y, c, &mut wave[..len]);
         }
     });
@@ -278,9 +280,18 @@ fn tier_spec(name: &str) -> TierSpec {
     }
 }
 
+/// ONNX Runtime, from the configured library (`cargo xtask bench` sets `DANNA_SEP_ORT_LIB`).
+fn ort() -> &'static OrtRuntime {
+    runtime::ensure_loaded(&Config::from_env().runtime).expect("ONNX Runtime")
+}
+
+/// A factory for `choice` whatever spec it is asked for (the benchmarks never swap).
 fn factory(set: &ModelSet, choice: ModelChoice, config: SessionConfig) -> BackendFactory {
     let set = set.clone();
-    Box::new(move || Ok(Box::new(EnsembleBackend::new(&set, choice, config)?) as _))
+    Arc::new(move |_| {
+        let backend = EnsembleBackend::new(ort(), &set, choice, config)?;
+        Ok(Box::new(backend) as Box<dyn SeparationBackend>)
+    })
 }
 
 fn config_from(args: &Args) -> SessionConfig {
@@ -301,7 +312,9 @@ fn stream_through(
     factory: BackendFactory,
     mix: &[Vec<f32>; 2],
 ) -> (Vec<f32>, u64) {
-    let (out, report) = separate_buffers(budget, factory, [&mix[0], &mix[1]]).expect("streaming");
+    let spec = BackendSpec::default();
+    let (out, report) =
+        separate_buffers(budget, factory, spec, [&mix[0], &mix[1]]).expect("streaming");
     (out, report.windows)
 }
 
@@ -361,7 +374,7 @@ fn bench_quality(args: &Args) {
     let frames = mix[0].len();
     let config = config_from(args);
     let choice = ModelChoice::Full;
-    let whole = separate_clip(&set, choice, config, [&mix[0], &mix[1]]).expect("whole clip");
+    let whole = separate_clip(ort(), &set, choice, config, [&mix[0], &mix[1]]).expect("whole clip");
     let reference: Vec<f32> = (0..8)
         .flat_map(|c| whole.channel(c / 2, c % 2).to_vec())
         .collect();
@@ -371,7 +384,7 @@ fn bench_quality(args: &Args) {
             int8: true,
             ..config
         };
-        let quantised = separate_clip(&set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
+        let quantised = separate_clip(ort(), &set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
         let snr: Vec<f64> = (0..4)
             .map(|s| {
                 let (a, b) = (whole.channel(s, 0), quantised.channel(s, 0));
@@ -416,14 +429,11 @@ fn bench_realtime(args: &Args) {
     let config = config_from(args);
     let budget = LatencyBudget::from_spec(tier_spec(&tier), rate, block);
     let (mut engine, mut worker, shared) = build(
-        EngineConfig {
-            budget,
-            offline: false,
-        },
+        EngineConfig::new(budget),
         factory(&set, ModelChoice::Full, config),
     );
     // Wait for the models before the clock starts, as a host plays after loading.
-    while shared.status.state() == danna_sep::engine::BackendState::Loading {
+    while shared.status.state() == BackendState::Loading {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mix = mixture(args, (rate as f64 * 30.0) as usize);
@@ -467,7 +477,7 @@ fn bench_realtime(args: &Args) {
     let missed = status.missed_hops.load(Ordering::Relaxed);
     let done = status.hops_done.load(Ordering::Relaxed);
     let peak = status.peak_load.load(Ordering::Relaxed);
-    worker.stop();
+    drop(worker.stop());
     eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", cpu / wall);
     emit(json!({
         "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,

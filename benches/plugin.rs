@@ -39,10 +39,10 @@
 // Index loops over channels read more clearly than iterator chains here.
 #![allow(clippy::needless_range_loop)]
 
-#[path = "../tests/support/host.rs"]
-mod host;
-#[path = "support/signal.rs"]
-mod signal;
+// The plugin tests' in-process driver; the benchmark uses part of it.
+#[allow(dead_code)]
+#[path = "../tests/common/driver.rs"]
+mod driver;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -51,8 +51,9 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use danna_sep::engine::BackendState;
-use host::{Driver, TestProcessContext};
+use danna_sep_core::engine::BackendState;
+use danna_sep_testkit::signals as signal;
+use driver::{Driver, TestProcessContext};
 use nice_plug::prelude::*;
 
 const USAGE: &str = "usage: cargo bench --bench plugin -- <subcommand> [options]
@@ -129,7 +130,7 @@ fn choose_models(dir: Option<String>) -> String {
         .map(OsString::from)
         .or_else(|| std::env::var_os("DANNA_SEP_MODELS"))
         .filter(|v| !v.is_empty());
-    host::use_quarter_model_set();
+    danna_sep_testkit::use_quarter_model_set();
     match chosen {
         Some(dir) => {
             std::env::set_var("DANNA_SEP_MODELS", &dir);

@@ -15,6 +15,7 @@ mod common;
 use common::clap_host::{self as host, PortInfo, StreamResult, UNWRITTEN};
 use common::signals::{assert_delayed, correlation_peak, noise, relative_error_db, Rng};
 
+
 const MAX_FRAMES: u32 = 4096;
 const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
 

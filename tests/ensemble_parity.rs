@@ -21,23 +21,24 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-#[path = "support/host.rs"]
-mod host;
-// Only the venv helpers of `common`: the whole of it would load the quarter-set module twice
-// (`host` has it too).
-#[path = "common/venv.rs"]
-mod venv;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 
-use danna_sep::engine::offline::separate_buffers;
-use danna_sep::engine::{LatencyBudget, LatencyTier, StemBuffers, STEM_NAMES};
-use danna_sep::ensemble::{separate_clip, EnsembleBackend, SessionConfig};
-use danna_sep::modelset::ModelSet;
-use danna_sep::params::ModelChoice;
+use common::driver::Driver;
+use common::runtime::runtime_or_skip;
+use common::venv::{python_or_skip, read_f32, run_script, snr_db};
+use common::TempDir;
+use danna_sep_core::engine::offline::separate_buffers;
+use danna_sep_core::engine::{BackendFactory, LatencyBudget, LatencyTier, StemBuffers};
+use danna_sep_core::ensemble::{separate_clip, EnsembleBackend, SessionConfig};
+use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::runtime::OrtRuntime;
+use danna_sep_core::stems::STEM_IDS;
+use danna_sep_core::{BackendSpec, ModelChoice, SeparationBackend};
 use nice_plug::prelude::ProcessMode;
-use venv::{python_or_skip, read_f32, run_script, snr_db, TempDir};
 
 const SCRIPT: &str = r#"
 import re
@@ -98,7 +99,7 @@ fn per_stem_snr(reference: &[f32], estimate: &[f32], frames: usize) -> [f64; 4] 
     })
 }
 
-fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
+fn streamed(rt: &'static OrtRuntime, set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
     let set = ModelSet::load(set).unwrap();
     let config = SessionConfig {
         intra_threads: 1,
@@ -106,9 +107,12 @@ fn streamed(set: &Path, tier: LatencyTier, mix: [&[f32]; 2]) -> Vec<f32> {
         memory_arena: true,
         int8: false,
     };
-    let factory: danna_sep::engine::BackendFactory =
-        Box::new(move || Ok(Box::new(EnsembleBackend::new(&set, ModelChoice::Full, config)?) as _));
-    separate_buffers(LatencyBudget::new(tier, 44_100, 4096), factory, mix)
+    let factory: BackendFactory = Arc::new(move |spec: BackendSpec| {
+        let backend = EnsembleBackend::new(rt, &set, spec.model, config)?;
+        Ok(Box::new(backend) as Box<dyn SeparationBackend>)
+    });
+    let spec = BackendSpec::default();
+    separate_buffers(LatencyBudget::new(tier, 44_100, 4096), factory, spec, mix)
         .unwrap()
         .0
 }
@@ -118,8 +122,11 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     let Some(python) = python_or_skip("ensemble_parity") else {
         return;
     };
+    let Some(rt) = runtime_or_skip("ensemble_parity") else {
+        return;
+    };
     let dir = TempDir::new("ensemble-parity");
-    let d = dir.0.as_path();
+    let d = dir.path();
     run_script(&python, d, SCRIPT, &[d.to_str().unwrap()]);
     let frames: usize = std::fs::read_to_string(d.join("len.txt"))
         .unwrap()
@@ -146,14 +153,14 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     let mut whole_full = Vec::new();
     for (choice, file) in cases {
         let reference = read_f32(&d.join(format!("{file}.f32")));
-        let rust = planar(&separate_clip(&set, choice, config, mix).unwrap());
+        let rust = planar(&separate_clip(rt, &set, choice, config, mix).unwrap());
         if matches!(choice, ModelChoice::Full | ModelChoice::Fast) {
             // The waveform model on its own thread changes nothing: the blend order is kept.
             let parallel = SessionConfig {
                 parallel_models: true,
                 ..config
             };
-            let par = planar(&separate_clip(&set, choice, parallel, mix).unwrap());
+            let par = planar(&separate_clip(rt, &set, choice, parallel, mix).unwrap());
             assert!(par == rust, "{file}: parallel differs from sequential");
         }
         let snr = per_stem_snr(&reference, &rust, frames);
@@ -161,7 +168,7 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
             "whole clip vs Python reference, {file:>6}: {snr:.1?} dB (drums, bass, other, vocals)"
         );
         for (s, v) in snr.iter().enumerate() {
-            assert!(*v >= 60.0, "{file} {}: {v:.1} dB < 60 dB", STEM_NAMES[s]);
+            assert!(*v >= 60.0, "{file} {}: {v:.1} dB < 60 dB", STEM_IDS[s]);
         }
         if choice == ModelChoice::Full {
             whole_full = rust;
@@ -172,14 +179,14 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
     cli_whole_track_equals_the_whole_clip_run(&d.join("models"), d, mix, &whole_full);
 
     for tier in LatencyTier::ALL {
-        let stream = streamed(&d.join("models"), tier, mix);
+        let stream = streamed(rt, &d.join("models"), tier, mix);
         let snr = per_stem_snr(&whole_full, &stream, frames);
         println!("streaming {tier:?} vs whole clip (full ensemble): {snr:.1?} dB");
         for (s, v) in snr.iter().enumerate() {
             assert!(
                 *v >= STREAMING_FLOOR_DB,
                 "{tier:?} {}: {v:.1} dB < {STREAMING_FLOOR_DB} dB",
-                STEM_NAMES[s]
+                STEM_IDS[s]
             );
         }
     }
@@ -203,7 +210,7 @@ fn write_stereo_wav(path: &Path, rate: u32, input: [&[f32]; 2]) {
 
 /// Runs `danna-sep separate <tier args> --models MODELS -o OUT WAV`; returns its stderr.
 fn run_cli(tier_args: &[&str], models: &Path, out_dir: &Path, wav: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_danna-sep"))
+    let out = Command::new(common::cli_binary())
         .arg("separate")
         .args(tier_args)
         .arg("--models")
@@ -241,7 +248,7 @@ fn cli_whole_track_equals_the_whole_clip_run(
     let out_dir = dir.join("cli-whole");
     let err = run_cli(&[], models, &out_dir, &wav);
     assert!(err.contains("the whole track as one window"), "{err}");
-    for (s, name) in STEM_NAMES.iter().enumerate() {
+    for (s, name) in STEM_IDS.iter().enumerate() {
         let cli = read_stem(&out_dir.join(format!("clip44k_{name}.wav")), 44_100, frames);
         let max_diff = (0..frames)
             .flat_map(|t| (0..2).map(move |ch| (t, ch)))
@@ -276,10 +283,10 @@ fn cli_equals_the_plugin_offline_render(models: &Path, dir: &Path) {
     let out_dir = dir.join("cli-out");
     run_cli(&["--tier", "balanced"], models, &out_dir, &wav);
 
-    host::use_quarter_model_set();
+    common::use_quarter_model_set();
     std::env::set_var("DANNA_SEP_MODELS", models);
-    let mut d = host::Driver::new(2, rate as f32, 512, ProcessMode::Offline);
-    assert_eq!(d.settle(), danna_sep::engine::BackendState::Ready);
+    let mut d = Driver::new(2, rate as f32, 512, ProcessMode::Offline);
+    assert_eq!(d.settle(), danna_sep_core::BackendState::Ready);
     let latency = d.latency as usize;
     let padded: Vec<Vec<f32>> = input
         .iter()
@@ -296,7 +303,7 @@ fn cli_equals_the_plugin_offline_render(models: &Path, dir: &Path) {
         .map(|s| 512.min(total - s))
         .collect();
     let render = d.run(&padded, &blocks);
-    for (s, name) in STEM_NAMES.iter().enumerate() {
+    for (s, name) in STEM_IDS.iter().enumerate() {
         let cli = read_stem(&out_dir.join(format!("clip48k_{name}.wav")), rate, frames);
         let mut max_diff = 0.0f32;
         for t in 0..frames {

@@ -8,14 +8,12 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-#[path = "support/engine.rs"]
-mod engine_support;
-#[path = "support/host.rs"]
-mod host;
+mod common;
 
-use danna_sep::engine::BackendState;
-use engine_support::{fixed_blocks, noise};
-use host::Driver;
+use common::driver::Driver;
+use common::engine::{fixed_blocks, noise};
+use common::TempDir;
+use danna_sep_core::engine::BackendState;
 use nice_plug::prelude::*;
 
 fn check_passthrough(label: &str, expect_in_status: &str) {
@@ -56,19 +54,18 @@ fn check_passthrough(label: &str, expect_in_status: &str) {
 #[test]
 fn missing_or_corrupt_model_sets_pass_audio_through_and_say_why() {
     // Consume the helper's one-time setting so it cannot overwrite ours.
-    host::use_quarter_model_set();
-    let tmp = std::env::temp_dir().join(format!("danna-sep-bad-models-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    common::use_quarter_model_set();
+    let tmp = TempDir::new("bad-models");
 
     let missing = tmp.join("missing");
     std::env::set_var("DANNA_SEP_MODELS", &missing);
-    check_passthrough("missing folder", "no model set found");
+    check_passthrough("missing folder", "no model set at");
 
     // The quarter set's manifest with garbage instead of the ONNX file (checksum removed so
     // the failure comes from ONNX Runtime opening the file).
     let corrupt = tmp.join("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
-    let quarter = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quarter-set");
+    let quarter = common::QUARTER_SET;
     let manifest = std::fs::read_to_string(format!("{quarter}/manifest.toml")).unwrap();
     let manifest: String = manifest
         .lines()
@@ -79,6 +76,4 @@ fn missing_or_corrupt_model_sets_pass_audio_through_and_say_why() {
     std::fs::write(corrupt.join("quarter.onnx"), b"not an onnx model").unwrap();
     std::env::set_var("DANNA_SEP_MODELS", &corrupt);
     check_passthrough("corrupt model file", "quarter.onnx");
-
-    let _ = std::fs::remove_dir_all(&tmp);
 }

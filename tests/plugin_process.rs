@@ -4,14 +4,15 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-#[path = "support/engine.rs"]
-mod engine_support;
-#[path = "support/host.rs"]
-mod host;
+mod common;
 
-use danna_sep::engine::BackendState;
-use engine_support::{fixed_blocks, noise, random_blocks, tones};
-use host::{Driver, Output};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::driver::{Driver, Output};
+use common::engine::{fixed_blocks, noise, random_blocks, tones};
+use danna_sep_core::engine::BackendState;
+use danna_sep_core::ModelChoice;
 use nice_plug::prelude::*;
 
 /// Waits until the worker has created its backend; on CI it must be ready (ONNX Runtime and
@@ -169,10 +170,23 @@ fn changing_the_latency_tier_asks_the_host_for_a_restart_and_keeps_the_latency()
     assert_eq!(d.latency, latency);
 }
 
+/// Sets parameter `id` to `normalized` through the pointer a host uses.
+fn set_param(d: &Driver, id: &str, normalized: f32) {
+    let param = d
+        .plugin
+        .params()
+        .param_map()
+        .into_iter()
+        .find(|(pid, _, _)| pid == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"))
+        .1;
+    // SAFETY: the pointer comes from the plugin's live parameter map, as a host's does.
+    unsafe { param._internal_set_normalized_value(normalized) };
+}
+
 #[test]
-fn changing_the_precision_asks_the_host_for_a_restart() {
-    let mut d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);
-    let latency = d.latency;
+fn the_precision_parameter_names_its_cost() {
+    let d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);
     let params = d.plugin.params();
     let precision = params
         .param_map()
@@ -192,12 +206,79 @@ fn changing_the_precision_asks_the_host_for_a_restart() {
         names,
         ["Float32 (exact)", "Int8 LSTM/MatMul (faster, lossy)"]
     );
-    let input = vec![vec![0.0f32; 256]; 2];
-    run(&mut d, &input, &[256]);
-    assert!(!d.context().restart_requested.get(), "nothing changed yet");
-    // Int8, set through the same pointer a host uses.
-    unsafe { precision._internal_set_normalized_value(1.0) };
-    run(&mut d, &input, &[256]);
-    assert!(d.context().restart_requested.get(), "restart requested");
-    assert_eq!(d.latency, latency);
+}
+
+#[test]
+fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exact() {
+    let rate = 48_000.0;
+    let mut d = Driver::new(2, rate, 512, ProcessMode::Offline);
+    if settle(&d) != BackendState::Ready {
+        return;
+    }
+    let latency = d.latency as usize;
+    let total = latency + 3 * rate as usize;
+    let input = vec![noise(total, 91), noise(total, 92)];
+    let blocks = fixed_blocks(total, 512);
+    let half = blocks.len() / 2;
+    let first = d.run(&[input[0][..half * 512].to_vec(), input[1][..half * 512].to_vec()], &blocks[..half]);
+    // "Fast" (index 1 of 5) and int8: a staged swap, not a restart.
+    set_param(&d, "model", 0.25);
+    set_param(&d, "precision", 1.0);
+    let second = d.run(&[input[0][half * 512..].to_vec(), input[1][half * 512..].to_vec()], &blocks[half..]);
+    assert!(!d.context().restart_requested.get(), "no restart for a model change");
+    let shared = d.plugin.engine_shared().unwrap();
+    assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 1);
+    assert_eq!(shared.status.state(), BackendState::Ready);
+    let info = shared.status.info().unwrap();
+    assert_eq!(info.spec.map(|s| s.model), Some(ModelChoice::Fast));
+    assert_eq!(info.error, None);
+    // The quarter set's models give the same stems either way: the render stays the input
+    // delayed by the latency, on the main output and (a quarter each) on every stem output.
+    for ch in 0..2 {
+        let main: Vec<f32> = first.main[ch].iter().chain(&second.main[ch]).copied().collect();
+        assert!(max_err(&main, &input[ch], latency, 1.0, 0) < 1e-5, "main {ch}");
+        for s in 0..4 {
+            let stem: Vec<f32> = first.aux[s][ch].iter().chain(&second.aux[s][ch]).copied().collect();
+            assert!(max_err(&stem, &input[ch], latency, 0.25, 0) < 1e-5, "stem {s} ch {ch}");
+        }
+    }
+}
+
+#[test]
+fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allocation() {
+    let mut d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);
+    if settle(&d) != BackendState::Ready {
+        return;
+    }
+    let shared = d.plugin.engine_shared().unwrap();
+    let input = vec![vec![0.1f32; 256]; 2];
+    let start = nice_assert_no_alloc::violation_count();
+    // "Fast": loads on the worker's loader thread while process() goes on.
+    set_param(&d, "model", 0.25);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared.status.swaps_done.load(Ordering::Acquire) == 0 {
+        assert!(Instant::now() < deadline, "the swap never happened: {}", d.plugin.status_line());
+        d.run(&input, &[256]);
+        std::thread::yield_now();
+    }
+    assert_eq!(shared.status.info().unwrap().spec.map(|s| s.model), Some(ModelChoice::Fast));
+    // "X-UMX only": the quarter set has no such model, so the swap fails and Fast keeps
+    // running, saying why.
+    set_param(&d, "model", 0.5);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared.status.info().unwrap().error.is_none() {
+        assert!(Instant::now() < deadline, "the failed swap was never reported");
+        d.run(&input, &[256]);
+        std::thread::yield_now();
+    }
+    assert_eq!(shared.status.state(), BackendState::Ready);
+    let message = d.plugin.status_line();
+    assert!(message.contains("switching to X-UMX only") && message.contains("xumx"), "{message}");
+    assert_eq!(shared.status.info().unwrap().spec.map(|s| s.model), Some(ModelChoice::Fast));
+    assert!(!d.context().restart_requested.get(), "no restart for a model change");
+    assert_eq!(
+        nice_assert_no_alloc::violation_count(),
+        start,
+        "process() allocated during a model swap"
+    );
 }

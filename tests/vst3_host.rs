@@ -38,15 +38,14 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-#[path = "vst3/host.rs"]
-mod host;
 use common::signals;
+use common::vst3_host as host;
 
-use std::path::Path;
 
-use danna_sep::engine::{LatencyBudget, LatencyTier};
-use danna_sep::ort_runtime;
 use danna_sep::DannaSep;
+use danna_sep_core::config::{Config, ENV_ORT_LIB};
+use danna_sep_core::engine::{LatencyBudget, LatencyTier};
+use danna_sep_core::paths;
 use host::{Instance, Module, Run, AUX_BUS, INPUT, MAIN_BUS, OUTPUT, SAMPLE_32, SAMPLE_64};
 use nice_plug::prelude::Vst3Plugin;
 use signals::{assert_delayed, correlation_peak, noise, relative_error_db, tones, Rng};
@@ -163,24 +162,18 @@ fn check_reports(label: &str, run: &Run, rate: f64) {
 }
 
 /// Where the plugin must find ONNX Runtime, if anywhere: on CI (which provisions it), or where
-/// the library it searches (`danna_sep::ort_runtime`) is present.
+/// the library it searches (`danna_sep_core::runtime`) is present.
 fn ort_expected() -> Option<String> {
     if std::env::var_os("CI").is_some() {
         return Some("CI is set, and CI provisions ONNX Runtime".into());
     }
-    if let Some(lib) = std::env::var_os(ort_runtime::ENV_LIB) {
-        if Path::new(&lib).is_file() {
-            return Some(format!(
-                "{} names {}",
-                ort_runtime::ENV_LIB,
-                Path::new(&lib).display()
-            ));
-        }
+    let config = Config::from_env().runtime;
+    if let Some(lib) = config.library.as_deref().filter(|l| l.is_file()) {
+        return Some(format!("{ENV_ORT_LIB} names {}", lib.display()));
     }
-    let no_fallback =
-        std::env::var_os(ort_runtime::ENV_NO_FALLBACK).is_some_and(|v| !v.is_empty() && v != "0");
-    if !no_fallback && Path::new(ort_runtime::PROJECT_LIB).is_file() {
-        return Some(format!("{} exists", ort_runtime::PROJECT_LIB));
+    let project = paths::project_runtime_lib();
+    if !config.no_fallback && project.is_file() {
+        return Some(format!("{} exists", project.display()));
     }
     None
 }

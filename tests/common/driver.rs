@@ -1,6 +1,5 @@
 //! A minimal in-process "host" that drives the plugin's `activate`/`reset`/`process` directly,
 //! with nice-plug's own `Buffer` types, so tests see exactly what a DAW's calls do.
-#![allow(dead_code)]
 // Index loops over channels read more clearly than iterator chains here.
 #![allow(clippy::needless_range_loop)]
 
@@ -11,9 +10,8 @@ use danna_sep::DannaSep;
 use nice_plug::context::process::SendEventError;
 use nice_plug::prelude::*;
 
-#[path = "quarter_set.rs"]
-mod quarter_set;
-pub use quarter_set::use_quarter_model_set;
+use danna_sep_core::engine::BackendState;
+use danna_sep_testkit::use_quarter_model_set;
 
 /// Records what the plugin asks of the host during activation.
 pub struct TestActivateContext {
@@ -183,8 +181,7 @@ pub struct Output {
 impl Driver {
     /// Waits (up to 30 s) until the worker has tried to create its backend and returns the
     /// outcome.
-    pub fn settle(&self) -> danna_sep::engine::BackendState {
-        use danna_sep::engine::BackendState;
+    pub fn settle(&self) -> BackendState {
         let shared = self.plugin.engine_shared().expect("active");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {

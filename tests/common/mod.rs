@@ -1,13 +1,8 @@
-//! Helpers shared by integration tests (`mod common;`). Not every test uses every helper.
-#![allow(dead_code)]
+//! The plugin's test helpers: the in-process [`driver`] of `DannaSep`; everything else comes
+//! from the shared test kit (`danna-sep-testkit`), re-exported here. Not every test uses every
+//! helper.
+#![allow(dead_code, unused_imports)]
 
-pub mod clap_host;
-pub mod plugin_binary;
-pub mod signals;
-pub mod venv;
+pub mod driver;
 
-#[path = "../support/quarter_set.rs"]
-mod quarter_set;
-// Re-exported for the tests that load the plugin; the others include this module too.
-#[allow(unused_imports)]
-pub use quarter_set::{use_quarter_model_set, QUARTER_SET};
+pub use danna_sep_testkit::*;

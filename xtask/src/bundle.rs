@@ -57,7 +57,7 @@ fn install(ort: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Folder name the plugin looks for next to its binary (`danna_sep::ensemble::BUNDLED_DIR`).
+/// Folder name the plugin looks for next to its binary (`danna_sep_core::modelset::BUNDLED_DIR`).
 const BUNDLED_MODELS: &str = "danna-sep-models";
 
 /// Copies the shipped demo model set (`models/demo`: `manifest.toml` and its ONNX files) into

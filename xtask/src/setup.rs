@@ -14,7 +14,7 @@ use std::process::Command;
 use crate::{process, python};
 
 /// The ONNX Runtime version the project is built and tested against (must match
-/// `danna_sep::ort_runtime::ORT_VERSION`).
+/// `danna_sep_core::runtime::ORT_VERSION`).
 pub const ORT_VERSION: &str = "1.31.1";
 
 /// Entry point for `cargo xtask setup`.

@@ -12,18 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The committed test model set (every stem is a quarter of the mix).
-const QUARTER_SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quarter-set");
-const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
+use danna_sep_core::stems::STEM_IDS as STEMS;
+use danna_sep_testkit::{TempDir, QUARTER_SET};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_danna-sep"))
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("danna-sep-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("cli-{name}"))
 }
 
 /// Runs `danna-sep separate --models <quarter set> -o <dir> <args...>`.

@@ -18,6 +18,12 @@ pub mod selection;
 pub mod separation;
 pub mod stems;
 
+// The unit tests check "no allocation after construction" with the same allocator the plugin
+// runs under (nice-plug installs it there); it counts only in debug builds.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: nice_assert_no_alloc::AllocDisabler = nice_assert_no_alloc::AllocDisabler;
+
 pub use config::Config;
 pub use engine::{
     BackendFactory, BackendInfo, BackendState, EngineConfig, EngineShared, InferenceWorker,

@@ -1,7 +1,10 @@
 //! Helpers for driving the streaming engine: mono signals, block sequences and a small
 //! geometry. The test backends live in `danna_sep_core::engine::testing`.
 
-use danna_sep_core::engine::TierSpec;
+use std::sync::{Arc, Mutex};
+
+use danna_sep_core::engine::{BackendFactory, EngineBlock, SeparationBackend, TierSpec};
+use danna_sep_core::{SeparationError, STEM_COUNT};
 
 use crate::signals::Rng;
 
@@ -65,3 +68,26 @@ pub fn fixed_blocks(total: usize, size: usize) -> Vec<usize> {
     v
 }
 
+
+/// A factory that hands out `backend` the first time and fails after (for backends that
+/// cannot be cloned: gated or probing ones); use `factory_of` for those that can.
+pub fn factory_once<B: SeparationBackend + 'static>(backend: B) -> BackendFactory {
+    let slot = Mutex::new(Some(backend));
+    Arc::new(move |_| {
+        slot.lock()
+            .unwrap()
+            .take()
+            .map(|b| Box::new(b) as Box<dyn SeparationBackend>)
+            .ok_or_else(|| SeparationError::Thread("this test backend was built once already".into()))
+    })
+}
+
+/// What a unity-gain mix plays for `block`'s channel `ch`: the stems summed, plus the dry
+/// input where stems were missing, in the plugin mixer's order of operations.
+pub fn unity_mix(block: &EngineBlock, ch: usize, out: &mut [f32]) {
+    let (w, dry) = (block.dry_weight(), block.dry(ch));
+    for (i, o) in out.iter_mut().enumerate().take(block.frames()) {
+        let stems: f32 = (0..STEM_COUNT).map(|s| block.stem(s, ch)[i]).sum();
+        *o = stems + w[i] * dry[i];
+    }
+}

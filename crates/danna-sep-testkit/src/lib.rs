@@ -7,9 +7,11 @@
 //! The backends the engine tests run live in the core, in `danna_sep_core::engine::testing`.
 
 pub mod clap_host;
+pub mod cli_binary;
 pub mod engine;
 pub mod plugin_binary;
 pub mod quarter_set;
+pub mod runtime;
 pub mod signals;
 pub mod temp;
 pub mod venv;
@@ -17,6 +19,7 @@ pub mod vst3_host;
 
 use std::path::PathBuf;
 
+pub use cli_binary::cli_binary;
 pub use quarter_set::{use_quarter_model_set, QUARTER_SET};
 pub use signals::Rng;
 pub use temp::TempDir;

@@ -789,7 +789,7 @@ average = 6.77
     /// `models/tests/test_manifest_fixture.py`): the cross-language contract.
     #[test]
     fn loads_the_python_written_fixture() {
-        let t = TempSet::new(include_str!("../models/tests/fixtures/manifest_v1.toml"));
+        let t = TempSet::new(include_str!("../../../../models/tests/fixtures/manifest_v1.toml"));
         let set = ModelSet::load(&t.0).unwrap();
         assert_eq!(set.name, "danna-sep");
         assert_eq!(set.models["unet"].chunk_frames, Some(2584));
@@ -930,11 +930,9 @@ average = 6.77
         assert_eq!(demucs.path, t.0.join("demucs.onnx"), "the float file stays");
         assert_eq!(set.models["unet"].int8_path, None);
         // The shipped demo set has int8 variants for Demucs and X-UMX.
-        let demo = ModelSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo"));
-        if let Ok(demo) = demo {
-            assert!(demo.models["demucs"].int8_path.is_some());
-            assert!(demo.models["xumx"].int8_path.is_some());
-        }
+        let demo = ModelSet::load(&crate::paths::project_models()).expect("the demo set loads");
+        assert!(demo.models["demucs"].int8_path.is_some());
+        assert!(demo.models["xumx"].int8_path.is_some());
     }
 
     #[test]

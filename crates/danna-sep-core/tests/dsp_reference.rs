@@ -1,4 +1,4 @@
-//! `danna_sep::dsp` against the Python reference pipeline (`models/danna_sep_models/
+//! `danna_sep_core::dsp` against the Python reference pipeline (`models/danna_sep_models/
 //! reference.py`): `torch.stft`, `norbert.wiener` (1 EM iteration, no soft mask) and
 //! `torch.istft` in float64 (the tool) and float32 (training), on a 3 s stereo fixture made at
 //! test time by the project's venv (`.venv`, provisioned by `cargo xtask setup`, which
@@ -8,13 +8,13 @@
 //! variable `CI` is set, in which case it fails. Run with `-- --nocapture` to see the measured
 //! errors (`cargo test --test dsp_reference -- --nocapture`).
 
-mod common;
 
 use std::path::Path;
 
-use common::venv::{python_or_skip, read_f32, run_script, TempDir};
+use danna_sep_testkit::venv::{python_or_skip, read_f32, run_script};
+use danna_sep_testkit::TempDir;
 
-use danna_sep::dsp::{istft_len, ComplexSpec, MagSpec, StftPlan, WienerFilter, BINS, SOURCES};
+use danna_sep_core::dsp::{istft_len, ComplexSpec, MagSpec, StftPlan, WienerFilter, BINS, SOURCES};
 use realfft::num_complex::{Complex32, Complex64};
 
 const SCRIPT: &str = r#"

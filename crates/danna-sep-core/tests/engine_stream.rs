@@ -4,40 +4,38 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-#[path = "support/engine.rs"]
-mod support;
-
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use danna_sep::engine::offline::separate_stream;
-use danna_sep::engine::{
-    build, BackendError, BackendFactory, BackendState, EngineConfig, EngineShared, IdentityBackend,
-    InferenceWorker, LatencyBudget, LatencyTier, MixerSettings, OutputChannels, SeparationBackend,
-    SlowBackend, StemBuffers, StemMixer, StreamingEngine, FIRST_SEGMENT, STEM_COUNT,
+use danna_sep_core::engine::offline::separate_stream;
+use danna_sep_core::engine::testing::{
+    GatedBackend, IdentityBackend, ScaledBackend, WindowSensitiveBackend,
 };
-use support::*;
+use danna_sep_core::engine::{
+    build, factory_of, BackendFactory, BackendState, EngineConfig, EngineShared, InferenceWorker,
+    LatencyBudget, LatencyTier, SeparationBackend, StemBuffers, StreamingEngine, FIRST_SEGMENT,
+};
+use danna_sep_core::{BackendSpec, SeparationError, STEM_COUNT};
+use danna_sep_testkit::engine::*;
 
 fn factory<B: SeparationBackend + 'static>(b: B) -> BackendFactory {
-    Box::new(move || Ok(Box::new(b) as Box<dyn SeparationBackend>))
+    factory_once(b)
 }
 
 struct Rig {
     engine: StreamingEngine,
     _worker: InferenceWorker,
     shared: Arc<EngineShared>,
-    mixer: StemMixer,
 }
 
 fn rig(budget: LatencyBudget, offline: bool, f: BackendFactory) -> Rig {
-    let (engine, worker, shared) = build(EngineConfig { budget, offline }, f);
-    let mixer = StemMixer::new(budget.sample_rate as f32, &MixerSettings::default());
+    let (engine, worker, shared) = build(EngineConfig::new(budget).offline(offline), f);
     Rig {
         engine,
         _worker: worker,
         shared,
-        mixer,
     }
 }
 
@@ -83,7 +81,6 @@ impl Rig {
             main: [vec![0.0; total], vec![0.0; total]],
             stems: vec![vec![0.0; total]; STEM_COUNT],
         };
-        let settings = MixerSettings::default();
         let mut pos = 0;
         for &n in blocks {
             if pace {
@@ -92,13 +89,9 @@ impl Rig {
             let block = self
                 .engine
                 .process(&left[pos..pos + n], &right[pos..pos + n]);
-            let [ml, mr] = &mut out.main;
-            let main = OutputChannels {
-                left: &mut ml[pos..pos + n],
-                right: Some(&mut mr[pos..pos + n]),
-            };
-            self.mixer
-                .mix(block, &settings, main, [None, None, None, None]);
+            for (ch, main) in out.main.iter_mut().enumerate() {
+                unity_mix(block, ch, &mut main[pos..pos + n]);
+            }
             for (s, st) in out.stems.iter_mut().enumerate() {
                 st[pos..pos + n].copy_from_slice(block.stem(s, 0));
             }
@@ -136,7 +129,7 @@ fn identity_is_the_input_delayed_by_exactly_the_latency_for_any_block_size() {
         .collect();
     sequences.push(random_blocks(total, 4096, 7));
     for blocks in sequences {
-        let mut rig = rig(budget, false, factory(IdentityBackend));
+        let mut rig = rig(budget, false, factory_of(|| IdentityBackend));
         let out = rig.run(&l, &r, &blocks, true);
         assert_eq!(rig.shared.status.missed_hops.load(Ordering::Relaxed), 0);
         let what = format!("blocks starting {:?}", &blocks[..3.min(blocks.len())]);
@@ -177,7 +170,7 @@ fn impulses_come_out_exactly_latency_samples_later() {
     for &p in &places {
         x[p] = 1.0;
     }
-    let mut rig = rig(budget, false, factory(IdentityBackend));
+    let mut rig = rig(budget, false, factory_of(|| IdentityBackend));
     let out = rig.run(&x, &x, &random_blocks(total, 512, 3), true);
     for (t, &y) in out.main[0].iter().enumerate() {
         let expect = if t >= latency && places.contains(&(t - latency)) {
@@ -215,7 +208,7 @@ fn resampled_host_rates_stay_aligned_to_the_sample() {
             (true, fixed_blocks(total, 480)),
         ] {
             let right = if mono { &l } else { &r };
-            let mut rig = rig(budget, false, factory(IdentityBackend));
+            let mut rig = rig(budget, false, factory_of(|| IdentityBackend));
             let out = rig.run(&l, right, &blocks, true);
             let from = latency + budget.geometry.hop;
             assert_eq!(
@@ -247,7 +240,7 @@ fn real_tiers_align_at_44k_and_48k() {
         let latency = budget.total();
         let total = latency + 3 * budget.geometry.hop;
         let x = tones(total, rate, 11);
-        let mut rig = rig(budget, false, factory(IdentityBackend));
+        let mut rig = rig(budget, false, factory_of(|| IdentityBackend));
         let out = rig.run(&x, &x, &fixed_blocks(total, 512), true);
         let from = latency + budget.geometry.crossfade;
         let err = (from..total)
@@ -280,11 +273,12 @@ fn offline_render_equals_the_whole_buffer_run() {
         let report = separate_stream(
             budget,
             factory(WindowSensitiveBackend),
+            BackendSpec::default(),
             frames,
             |s, a, b| {
                 a.copy_from_slice(&l[s..s + a.len()]);
                 b.copy_from_slice(&r[s..s + b.len()]);
-                Ok(())
+                Ok::<(), Infallible>(())
             },
             |s, stems| {
                 for (dst, src) in whole.iter_mut().zip(stems) {
@@ -317,7 +311,7 @@ fn a_slow_backend_never_blocks_misses_are_counted_and_alignment_recovers() {
     let hop = budget.geometry.hop;
     let total = latency + 16 * hop;
     let x = noise(total, 31);
-    let (slow, gate) = SlowBackend::gated(HalfBackend);
+    let (slow, gate) = GatedBackend::new(ScaledBackend(0.5));
     let mut rig = rig(budget, false, factory(slow));
     // Phase A: the first four windows are released in time.
     for _ in 0..4 {
@@ -385,7 +379,7 @@ fn reset_starts_a_new_aligned_stream() {
     let latency = budget.total();
     let total = latency + 3 * budget.geometry.hop;
     let (x, y) = (noise(total, 41), noise(total, 42));
-    let mut rig = rig(budget, false, factory(IdentityBackend));
+    let mut rig = rig(budget, false, factory_of(|| IdentityBackend));
     let _ = rig.run(
         &x[..total / 2],
         &x[..total / 2],
@@ -403,8 +397,13 @@ fn a_backend_that_fails_to_load_passes_audio_through_with_the_reason() {
     let latency = budget.total();
     let total = latency + 2 * budget.geometry.hop;
     let x = noise(total, 51);
-    let failing: BackendFactory =
-        Box::new(|| Err(BackendError("model file missing: x.onnx".into())));
+    let failing: BackendFactory = Arc::new(|_| {
+        Err(SeparationError::model(
+            "unet",
+            "opening",
+            "model file missing: x.onnx",
+        ))
+    });
     let mut rig = rig(budget, false, failing);
     let deadline = Instant::now() + Duration::from_secs(10);
     while rig.shared.status.state() != BackendState::Failed {
@@ -432,13 +431,13 @@ impl SeparationBackend for WarmUpProbe {
     fn describe(&self) -> String {
         "warm-up probe".into()
     }
-    fn prepare(&mut self, _frames: usize) -> Result<(), BackendError> {
+    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
         Ok(())
     }
-    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), BackendError> {
+    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), SeparationError> {
         IdentityBackend.separate(mix, stems)
     }
-    fn warm_up(&mut self, frames: usize) -> Result<(), BackendError> {
+    fn warm_up(&mut self, frames: usize) -> Result<(), SeparationError> {
         self.0.lock().unwrap().push(frames);
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The failure paths of `danna_sep::ort_runtime::ensure_loaded`: a missing file, a garbage
+//! The failure paths of `danna_sep_core::runtime::ensure_loaded`: a missing file, a garbage
 //! file and a real shared library that is not ONNX Runtime must give a clear one-line error
 //! (repeated on every call), never a crash.
 //!
@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use danna_sep::ort_runtime::{self, ENV_LIB, ENV_NO_FALLBACK};
+use danna_sep_core::config::{Config, ENV_ORT_LIB, ENV_ORT_NO_FALLBACK};
+use danna_sep_core::runtime;
+use danna_sep_testkit::TempDir;
 
 /// Set in the child so `probe` knows it was started by `run_probe`.
 const PROBE_ENV: &str = "DANNA_SEP_ORT_PROBE";
@@ -22,8 +24,9 @@ fn probe() {
     if std::env::var_os(PROBE_ENV).is_none() {
         return;
     }
-    let first = ort_runtime::ensure_loaded().map(|r| r.version.clone());
-    let second = ort_runtime::ensure_loaded().map(|r| r.version.clone());
+    let config = Config::from_env().runtime;
+    let first = runtime::ensure_loaded(&config).map(|r| r.version.clone());
+    let second = runtime::ensure_loaded(&config).map(|r| r.version.clone());
     match (first, second) {
         (Err(a), Err(b)) => {
             println!("PROBE-ERR1: {a}");
@@ -45,8 +48,8 @@ fn run_probe(lib: &Path) -> String {
             "--test-threads=1",
         ])
         .env(PROBE_ENV, "1")
-        .env(ENV_LIB, lib)
-        .env(ENV_NO_FALLBACK, "1")
+        .env(ENV_ORT_LIB, lib)
+        .env(ENV_ORT_NO_FALLBACK, "1")
         .output()
         .expect("re-running the test binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -69,27 +72,24 @@ fn run_probe(lib: &Path) -> String {
     err1
 }
 
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("danna-sep-{}-{name}", std::process::id()))
-}
-
 #[test]
 fn missing_file_is_a_clear_error() {
-    let lib = temp_path("does-not-exist.so");
+    let dir = TempDir::new("ort-missing");
+    let lib = dir.join("does-not-exist.so");
     let err = run_probe(&lib);
     assert!(
         err.contains(&format!("{} (not found)", lib.display())),
         "{err}"
     );
-    assert!(err.contains(ENV_LIB), "{err}");
+    assert!(err.contains(ENV_ORT_LIB), "{err}");
 }
 
 #[test]
 fn garbage_file_is_a_clear_error() {
-    let lib = temp_path("garbage.so");
+    let dir = TempDir::new("ort-garbage");
+    let lib = dir.join("garbage.so");
     std::fs::write(&lib, b"this is not a shared library\n\x00\x01\x02").unwrap();
     let err = run_probe(&lib);
-    std::fs::remove_file(&lib).ok();
     assert!(err.contains(&lib.display().to_string()), "{err}");
     assert!(!err.contains("not found"), "{err}");
     assert!(err.contains("ELF") || err.contains("too short"), "{err}");

@@ -6,10 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use danna_sep::engine::{SeparationBackend, StemBuffers};
-use danna_sep::ensemble::{live_sessions, EnsembleBackend, SessionConfig};
-use danna_sep::modelset::ModelSet;
-use danna_sep::params::ModelChoice;
+use danna_sep_core::engine::{SeparationBackend, StemBuffers};
+use danna_sep_core::ensemble::{live_sessions, EnsembleBackend, SessionConfig};
+use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::ModelChoice;
+use danna_sep_testkit::runtime::runtime_or_skip;
+use danna_sep_testkit::{TempDir, QUARTER_SET};
 
 /// Held by each test: `live_sessions` counts the whole process.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -17,18 +19,17 @@ static SERIAL: Mutex<()> = Mutex::new(());
 #[test]
 fn instances_of_one_model_set_share_sessions() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if danna_sep::ort_runtime::ensure_loaded().is_err() {
-        eprintln!("skipped: ONNX Runtime is not available (run `cargo xtask setup`)");
+    let Some(rt) = runtime_or_skip("instances_of_one_model_set_share_sessions") else {
         return;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set");
+    };
+    let dir = Path::new(QUARTER_SET);
     let set = ModelSet::load(&dir).unwrap();
     let config = SessionConfig::default();
     assert_eq!(live_sessions(), 0);
-    let mut a = EnsembleBackend::new(&set, ModelChoice::Full, config).unwrap();
+    let mut a = EnsembleBackend::new(rt, &set, ModelChoice::Full, config).unwrap();
     let opened = live_sessions();
     assert!(opened >= 1);
-    let mut b = EnsembleBackend::new(&set, ModelChoice::Full, config).unwrap();
+    let mut b = EnsembleBackend::new(rt, &set, ModelChoice::Full, config).unwrap();
     assert_eq!(
         live_sessions(),
         opened,
@@ -45,7 +46,7 @@ fn instances_of_one_model_set_share_sessions() {
         intra_threads: 2,
         ..config
     };
-    let c = EnsembleBackend::new(&set, ModelChoice::Full, other).unwrap();
+    let c = EnsembleBackend::new(rt, &set, ModelChoice::Full, other).unwrap();
     assert_eq!(live_sessions(), 2 * opened);
     drop((a, c));
     assert_eq!(live_sessions(), opened, "b still holds its sessions");
@@ -55,14 +56,13 @@ fn instances_of_one_model_set_share_sessions() {
 
 /// The quarter set copied to a temporary folder, with an int8 variant declared: a copy of the
 /// same file (the quarter model has nothing to quantise; what matters is which file opens).
-struct Int8Set(PathBuf);
+struct Int8Set(TempDir);
 
 impl Int8Set {
     fn new() -> Self {
-        let quarter = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set");
-        let dir = std::env::temp_dir().join(format!("danna-sep-int8-set-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let quarter = Path::new(QUARTER_SET);
+        let tmp = TempDir::new("int8-set");
+        let dir = tmp.path().to_path_buf();
         std::fs::copy(quarter.join("quarter.onnx"), dir.join("quarter.onnx")).unwrap();
         std::fs::copy(quarter.join("quarter.onnx"), dir.join("quarter.int8.onnx")).unwrap();
         let manifest = std::fs::read_to_string(quarter.join("manifest.toml")).unwrap();
@@ -79,27 +79,24 @@ impl Int8Set {
             1,
         );
         std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
-        Int8Set(dir)
+        Int8Set(tmp)
     }
-}
 
-impl Drop for Int8Set {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn path(&self) -> PathBuf {
+        self.0.path().to_path_buf()
     }
 }
 
 #[test]
 fn int8_precision_opens_the_int8_files() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if danna_sep::ort_runtime::ensure_loaded().is_err() {
-        eprintln!("skipped: ONNX Runtime is not available (run `cargo xtask setup`)");
+    let Some(rt) = runtime_or_skip("int8_precision_opens_the_int8_files") else {
         return;
-    }
+    };
     let dir = Int8Set::new();
-    let set = ModelSet::load(&dir.0).unwrap();
+    let set = ModelSet::load(&dir.path()).unwrap();
     let quarter = &set.models["quarter"];
-    assert_eq!(quarter.int8_path, Some(dir.0.join("quarter.int8.onnx")));
+    assert_eq!(quarter.int8_path, Some(dir.path().join("quarter.int8.onnx")));
 
     let float = SessionConfig::default();
     assert!(!float.int8, "float32 is the default");
@@ -111,10 +108,10 @@ fn int8_precision_opens_the_int8_files() {
     assert!(!float.describe().contains("int8"));
 
     assert_eq!(live_sessions(), 0);
-    let mut a = EnsembleBackend::new(&set, ModelChoice::Full, float).unwrap();
+    let mut a = EnsembleBackend::new(rt, &set, ModelChoice::Full, float).unwrap();
     assert_eq!(live_sessions(), 1);
     assert!(!a.describe().contains("int8"), "{}", a.describe());
-    let b = EnsembleBackend::new(&set, ModelChoice::Full, int8).unwrap();
+    let b = EnsembleBackend::new(rt, &set, ModelChoice::Full, int8).unwrap();
     assert_eq!(live_sessions(), 2, "the int8 file has a session of its own");
     assert!(
         b.describe().contains("int8 LSTM/MatMul"),
@@ -123,13 +120,14 @@ fn int8_precision_opens_the_int8_files() {
     );
     // The file opened really is the int8 one: without it, int8 precision cannot open.
     drop(b);
-    std::fs::remove_file(dir.0.join("quarter.int8.onnx")).unwrap();
-    let err = EnsembleBackend::new(&set, ModelChoice::Full, int8)
+    std::fs::remove_file(dir.path().join("quarter.int8.onnx")).unwrap();
+    let err = EnsembleBackend::new(rt, &set, ModelChoice::Full, int8)
         .err()
         .expect("the int8 file is gone");
-    assert!(err.0.contains("quarter.int8.onnx"), "{}", err.0);
-    std::fs::copy(dir.0.join("quarter.onnx"), dir.0.join("quarter.int8.onnx")).unwrap();
-    let mut b = EnsembleBackend::new(&set, ModelChoice::Full, int8).unwrap();
+    let err = err.to_string();
+    assert!(err.contains("quarter.int8.onnx"), "{err}");
+    std::fs::copy(dir.path().join("quarter.onnx"), dir.path().join("quarter.int8.onnx")).unwrap();
+    let mut b = EnsembleBackend::new(rt, &set, ModelChoice::Full, int8).unwrap();
 
     // Both run (the copy is the same model).
     for backend in [&mut a, &mut b] {
@@ -137,10 +135,8 @@ fn int8_precision_opens_the_int8_files() {
     }
 
     // A set without int8 files stays float32 and says so.
-    let plain =
-        ModelSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quarter-set"))
-            .unwrap();
-    let c = EnsembleBackend::new(&plain, ModelChoice::Full, int8).unwrap();
+    let plain = ModelSet::load(Path::new(QUARTER_SET)).unwrap();
+    let c = EnsembleBackend::new(rt, &plain, ModelChoice::Full, int8).unwrap();
     assert!(
         c.describe().contains("float32 (no int8 files in the set)"),
         "{}",
