@@ -197,7 +197,8 @@ fn bench_models(args: &Args) {
                     memory_arena: true,
                     int8,
                 };
-                let mut backend = EnsembleBackend::new(ort(), &set, choice, config).expect("backend");
+                let mut backend =
+                    EnsembleBackend::new(ort(), &set, choice, config).expect("backend");
                 backend.prepare(frames).expect("prepare");
                 let mut stems = StemBuffers::new(frames);
                 let mut run = || {
@@ -384,7 +385,8 @@ fn bench_quality(args: &Args) {
             int8: true,
             ..config
         };
-        let quantised = separate_clip(ort(), &set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
+        let quantised =
+            separate_clip(ort(), &set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
         let snr: Vec<f64> = (0..4)
             .map(|s| {
                 let (a, b) = (whole.channel(s, 0), quantised.channel(s, 0));

@@ -53,12 +53,13 @@ use std::time::{Duration, Instant};
 
 use danna_sep_core::engine::BackendState;
 use danna_sep_testkit::signals as signal;
-use driver::{Driver, TestProcessContext};
+use driver::{layout, Driver, TestActivateContext, TestProcessContext};
 use nice_plug::prelude::*;
 
 const USAGE: &str = "usage: cargo bench --bench plugin -- <subcommand> [options]
   process --block N [--calls 100000] [--rate 48000]
-  memory --instances K [--models DIR] [--seconds 20] [--rate 44100] [--block 512]";
+  memory --instances K [--models DIR] [--seconds 20] [--rate 44100] [--block 512]
+  reactivate [--models DIR] [--rounds 3]";
 
 /// Calls excluded from the `process` statistics: the first blocks after activation fill the
 /// history, touch every buffer for the first time and may run before the worker has anything;
@@ -80,6 +81,9 @@ fn main() -> ExitCode {
             &["instances", "models", "seconds", "rate", "block"],
         )
         .and_then(|o| bench_memory(&o)),
+        Some("reactivate") => {
+            parse_options(&args[1..], &["models", "rounds"]).and_then(|o| bench_reactivate(&o))
+        }
         _ => Err("missing or unknown subcommand".into()),
     };
     match result {
@@ -422,5 +426,61 @@ fn bench_memory(o: &Options) -> Result<(), String> {
         hops_done.join(","),
         started.elapsed().as_secs_f64(),
     );
+    Ok(())
+}
+
+/// Seconds from `start` until the plugin's backend left Loading (Ready or Failed).
+fn time_to_ready(d: &Driver, start: Instant) -> Result<f64, String> {
+    let shared = d.plugin.engine_shared().ok_or("the plugin is not active")?;
+    let deadline = start + Duration::from_secs(900);
+    while shared.status.state() == BackendState::Loading {
+        if Instant::now() > deadline {
+            return Err("the backend did not load within 15 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if shared.status.state() != BackendState::Ready {
+        return Err(format!("the backend failed: {}", d.plugin.status_line()));
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Time from `activate()` to Ready: for a new instance (the models load; before sessions were
+/// kept across activations, every re-activation cost this) and for a re-activation of the same
+/// instance with a new rate and block size (the parked backend is reused). Real-time mode, so
+/// both include the warm-up window.
+fn bench_reactivate(o: &Options) -> Result<(), String> {
+    let models = choose_models(o.0.get("models").cloned());
+    let rounds: usize = o.get("rounds", Some(3))?;
+    for round in 0..rounds {
+        // The previous round's instance is gone, and its sessions with it.
+        let start = Instant::now();
+        let mut d = Driver::new(2, 44_100.0, 512, ProcessMode::Realtime);
+        let new_instance = time_to_ready(&d, start)?;
+        d.plugin.deactivate();
+        let config = BufferConfig {
+            sample_rate: 48_000.0,
+            min_buffer_size: None,
+            max_buffer_size: 1024,
+            process_mode: ProcessMode::Realtime,
+        };
+        let mut ctx = TestActivateContext {
+            latency: Cell::new(0),
+        };
+        let start = Instant::now();
+        if !d.plugin.activate(&layout(2), &config, &mut ctx) {
+            return Err("re-activation refused".into());
+        }
+        let reactivation = time_to_ready(&d, start)?;
+        eprintln!(
+            "round {round}: new instance {new_instance:.3} s to Ready, re-activation at 48 kHz \
+             {reactivation:.3} s (models: {models})"
+        );
+        println!(
+            "{{\"kind\":\"time_to_ready\",\"models\":{:?},\"round\":{round},\
+             \"new_instance_s\":{new_instance:.4},\"reactivation_s\":{reactivation:.4}}}",
+            models
+        );
+    }
     Ok(())
 }

@@ -176,8 +176,7 @@ impl Plugin for DannaSep {
             .offline(offline)
             .spec(self.params.backend_spec())
             .reusing(reuse);
-        let (engine, worker, shared) =
-            engine::build(engine_config, ensemble_factory(&env, None));
+        let (engine, worker, shared) = engine::build(engine_config, ensemble_factory(&env, None));
         let facts = ActivationFacts {
             latency_samples: budget.total() as u32,
             sample_rate: config.sample_rate,

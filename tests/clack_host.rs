@@ -15,7 +15,6 @@ mod common;
 use common::clap_host::{self as host, PortInfo, StreamResult, UNWRITTEN};
 use common::signals::{assert_delayed, correlation_peak, noise, relative_error_db, Rng};
 
-
 const MAX_FRAMES: u32 = 4096;
 const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
 
@@ -236,4 +235,83 @@ fn realtime_mode_runs_and_reports_the_same_latency() {
     let realtime = run_patterns(sr, false, &input, &patterns);
     let offline = run_patterns(sr, true, &input[..], &patterns);
     assert_eq!(realtime[0].1.latency, offline[0].1.latency);
+}
+
+#[test]
+fn a_model_change_during_playback_requests_no_restart_and_the_stems_keep_coming() {
+    let (entry, _inputs, outputs) = setup();
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    let sr = 44_100.0;
+    let input = noise(0x5a4b, 2, 6 * 44_100);
+    let mut instance = host::instantiate(&entry);
+    // Offline (a bounce): every window is waited for, so the render is exact.
+    host::set_offline(&mut instance, true);
+    let model = host::find_param(&mut instance, "Model set");
+    let precision = host::find_param(&mut instance, "Precision");
+    assert_eq!((model.min, model.max), (0.0, 4.0), "five model choices");
+    let changes = [
+        // "Fast" two seconds in, int8 a second later: staged swaps, not restarts.
+        host::ParamChange {
+            frame: 2 * 44_100 + 17,
+            param: model.id,
+            value: 1.0,
+        },
+        host::ParamChange {
+            frame: 3 * 44_100,
+            param: precision.id,
+            value: precision.max,
+        },
+    ];
+    let result = host::stream_with_changes(
+        &mut instance,
+        sr,
+        MAX_FRAMES,
+        &input,
+        &channels,
+        &[480, 512, 1],
+        &changes,
+    );
+    assert!(
+        !result.restart_requested,
+        "a model change restarted the plugin"
+    );
+    assert_eq!(result.latency, result.latency_after);
+    let lat = result.latency as usize;
+    // The quarter set gives the same stems for every choice: the stems go on, to the sample,
+    // through both changes.
+    for (p, port) in result.outputs.iter().enumerate() {
+        let gain = if p == 0 { 1.0 } else { 0.25 };
+        for (c, ch) in port.iter().enumerate() {
+            assert_delayed(
+                &format!("port {p} channel {c}"),
+                ch,
+                &input[c],
+                gain,
+                lat,
+                1e-5,
+            );
+        }
+    }
+
+    // The latency tier is the one change that needs a restart.
+    let mut instance = host::instantiate(&entry);
+    host::set_offline(&mut instance, true);
+    let tier = host::find_param(&mut instance, "Latency tier");
+    let result = host::stream_with_changes(
+        &mut instance,
+        sr,
+        MAX_FRAMES,
+        &input[..],
+        &channels,
+        &[512],
+        &[host::ParamChange {
+            frame: 44_100,
+            param: tier.id,
+            value: tier.min,
+        }],
+    );
+    assert!(
+        result.restart_requested,
+        "a tier change must ask for a restart"
+    );
 }

@@ -210,22 +210,38 @@ fn the_precision_parameter_names_its_cost() {
 
 #[test]
 fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exact() {
-    let rate = 48_000.0;
+    // 44.1 kHz, the model rate: no resampling, so the quarter set's render is exact.
+    let rate = 44_100.0;
     let mut d = Driver::new(2, rate, 512, ProcessMode::Offline);
     if settle(&d) != BackendState::Ready {
         return;
     }
     let latency = d.latency as usize;
     let total = latency + 3 * rate as usize;
-    let input = vec![noise(total, 91), noise(total, 92)];
+    let input = [noise(total, 91), noise(total, 92)];
     let blocks = fixed_blocks(total, 512);
     let half = blocks.len() / 2;
-    let first = d.run(&[input[0][..half * 512].to_vec(), input[1][..half * 512].to_vec()], &blocks[..half]);
+    let first = d.run(
+        &[
+            input[0][..half * 512].to_vec(),
+            input[1][..half * 512].to_vec(),
+        ],
+        &blocks[..half],
+    );
     // "Fast" (index 1 of 5) and int8: a staged swap, not a restart.
     set_param(&d, "model", 0.25);
     set_param(&d, "precision", 1.0);
-    let second = d.run(&[input[0][half * 512..].to_vec(), input[1][half * 512..].to_vec()], &blocks[half..]);
-    assert!(!d.context().restart_requested.get(), "no restart for a model change");
+    let second = d.run(
+        &[
+            input[0][half * 512..].to_vec(),
+            input[1][half * 512..].to_vec(),
+        ],
+        &blocks[half..],
+    );
+    assert!(
+        !d.context().restart_requested.get(),
+        "no restart for a model change"
+    );
     let shared = d.plugin.engine_shared().unwrap();
     assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 1);
     assert_eq!(shared.status.state(), BackendState::Ready);
@@ -235,11 +251,25 @@ fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exa
     // The quarter set's models give the same stems either way: the render stays the input
     // delayed by the latency, on the main output and (a quarter each) on every stem output.
     for ch in 0..2 {
-        let main: Vec<f32> = first.main[ch].iter().chain(&second.main[ch]).copied().collect();
-        assert!(max_err(&main, &input[ch], latency, 1.0, 0) < 1e-5, "main {ch}");
+        let main: Vec<f32> = first.main[ch]
+            .iter()
+            .chain(&second.main[ch])
+            .copied()
+            .collect();
+        assert!(
+            max_err(&main, &input[ch], latency, 1.0, 0) < 1e-5,
+            "main {ch}"
+        );
         for s in 0..4 {
-            let stem: Vec<f32> = first.aux[s][ch].iter().chain(&second.aux[s][ch]).copied().collect();
-            assert!(max_err(&stem, &input[ch], latency, 0.25, 0) < 1e-5, "stem {s} ch {ch}");
+            let stem: Vec<f32> = first.aux[s][ch]
+                .iter()
+                .chain(&second.aux[s][ch])
+                .copied()
+                .collect();
+            assert!(
+                max_err(&stem, &input[ch], latency, 0.25, 0) < 1e-5,
+                "stem {s} ch {ch}"
+            );
         }
     }
 }
@@ -257,25 +287,44 @@ fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allo
     set_param(&d, "model", 0.25);
     let deadline = Instant::now() + Duration::from_secs(60);
     while shared.status.swaps_done.load(Ordering::Acquire) == 0 {
-        assert!(Instant::now() < deadline, "the swap never happened: {}", d.plugin.status_line());
+        assert!(
+            Instant::now() < deadline,
+            "the swap never happened: {}",
+            d.plugin.status_line()
+        );
         d.run(&input, &[256]);
         std::thread::yield_now();
     }
-    assert_eq!(shared.status.info().unwrap().spec.map(|s| s.model), Some(ModelChoice::Fast));
+    assert_eq!(
+        shared.status.info().unwrap().spec.map(|s| s.model),
+        Some(ModelChoice::Fast)
+    );
     // "X-UMX only": the quarter set has no such model, so the swap fails and Fast keeps
     // running, saying why.
     set_param(&d, "model", 0.5);
     let deadline = Instant::now() + Duration::from_secs(60);
     while shared.status.info().unwrap().error.is_none() {
-        assert!(Instant::now() < deadline, "the failed swap was never reported");
+        assert!(
+            Instant::now() < deadline,
+            "the failed swap was never reported"
+        );
         d.run(&input, &[256]);
         std::thread::yield_now();
     }
     assert_eq!(shared.status.state(), BackendState::Ready);
     let message = d.plugin.status_line();
-    assert!(message.contains("switching to X-UMX only") && message.contains("xumx"), "{message}");
-    assert_eq!(shared.status.info().unwrap().spec.map(|s| s.model), Some(ModelChoice::Fast));
-    assert!(!d.context().restart_requested.get(), "no restart for a model change");
+    assert!(
+        message.contains("switching to X-UMX only") && message.contains("xumx"),
+        "{message}"
+    );
+    assert_eq!(
+        shared.status.info().unwrap().spec.map(|s| s.model),
+        Some(ModelChoice::Fast)
+    );
+    assert!(
+        !d.context().restart_requested.get(),
+        "no restart for a model change"
+    );
     assert_eq!(
         nice_assert_no_alloc::violation_count(),
         start,

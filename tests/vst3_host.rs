@@ -41,7 +41,6 @@ mod common;
 use common::signals;
 use common::vst3_host as host;
 
-
 use danna_sep::DannaSep;
 use danna_sep_core::config::{Config, ENV_ORT_LIB};
 use danna_sep_core::engine::{LatencyBudget, LatencyTier};

@@ -8,7 +8,6 @@
 //! variable `CI` is set, in which case it fails. Run with `-- --nocapture` to see the measured
 //! errors (`cargo test --test dsp_reference -- --nocapture`).
 
-
 use std::path::Path;
 
 use danna_sep_testkit::venv::{python_or_skip, read_f32, run_script};

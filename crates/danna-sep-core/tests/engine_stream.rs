@@ -434,7 +434,11 @@ impl SeparationBackend for WarmUpProbe {
     fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
         Ok(())
     }
-    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), SeparationError> {
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
         IdentityBackend.separate(mix, stems)
     }
     fn warm_up(&mut self, frames: usize) -> Result<(), SeparationError> {

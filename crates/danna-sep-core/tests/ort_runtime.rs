@@ -14,7 +14,8 @@ fn loads_onnx_runtime_1_31() {
     let runtime = match runtime::ensure_loaded(&config) {
         Ok(runtime) => runtime,
         Err(err) => {
-            let required = std::env::var_os("CI").is_some() || std::env::var_os(ENV_ORT_LIB).is_some();
+            let required =
+                std::env::var_os("CI").is_some() || std::env::var_os(ENV_ORT_LIB).is_some();
             if required {
                 panic!("{err}");
             }
@@ -34,11 +35,10 @@ fn loads_onnx_runtime_1_31() {
     }
 
     // Cached: the same instance every time, from any thread.
-    let again = std::thread::spawn(move || {
-        runtime::ensure_loaded(&config).unwrap() as *const _ as usize
-    })
-    .join()
-    .unwrap();
+    let again =
+        std::thread::spawn(move || runtime::ensure_loaded(&config).unwrap() as *const _ as usize)
+            .join()
+            .unwrap();
     assert_eq!(again, runtime as *const _ as usize);
 
     // The outcome can be read without loading anything.

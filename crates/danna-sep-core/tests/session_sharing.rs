@@ -23,7 +23,7 @@ fn instances_of_one_model_set_share_sessions() {
         return;
     };
     let dir = Path::new(QUARTER_SET);
-    let set = ModelSet::load(&dir).unwrap();
+    let set = ModelSet::load(dir).unwrap();
     let config = SessionConfig::default();
     assert_eq!(live_sessions(), 0);
     let mut a = EnsembleBackend::new(rt, &set, ModelChoice::Full, config).unwrap();
@@ -96,7 +96,10 @@ fn int8_precision_opens_the_int8_files() {
     let dir = Int8Set::new();
     let set = ModelSet::load(&dir.path()).unwrap();
     let quarter = &set.models["quarter"];
-    assert_eq!(quarter.int8_path, Some(dir.path().join("quarter.int8.onnx")));
+    assert_eq!(
+        quarter.int8_path,
+        Some(dir.path().join("quarter.int8.onnx"))
+    );
 
     let float = SessionConfig::default();
     assert!(!float.int8, "float32 is the default");
@@ -126,7 +129,11 @@ fn int8_precision_opens_the_int8_files() {
         .expect("the int8 file is gone");
     let err = err.to_string();
     assert!(err.contains("quarter.int8.onnx"), "{err}");
-    std::fs::copy(dir.path().join("quarter.onnx"), dir.path().join("quarter.int8.onnx")).unwrap();
+    std::fs::copy(
+        dir.path().join("quarter.onnx"),
+        dir.path().join("quarter.int8.onnx"),
+    )
+    .unwrap();
     let mut b = EnsembleBackend::new(rt, &set, ModelChoice::Full, int8).unwrap();
 
     // Both run (the copy is the same model).

@@ -13,9 +13,13 @@ use clack_extensions::audio_ports::{
     PluginAudioPorts,
 };
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
-use clack_host::events::io::{InputEvents, OutputEvents};
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::io::{EventBuffer, InputEvents, OutputEvents};
+use clack_host::events::Pckn;
 use clack_host::prelude::*;
+use clack_host::utils::ClapId;
 
 /// The plugin's CLAP id.
 pub const PLUGIN_ID: &CStr = c"org.danna-sep.rt";
@@ -175,6 +179,47 @@ pub fn set_offline(instance: &mut PluginInstance<TestHost>, offline: bool) {
     ext.set(&handle, mode).expect("render mode accepted");
 }
 
+/// A parameter as the plugin describes it over CLAP.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamRef {
+    /// The CLAP parameter id.
+    pub id: ClapId,
+    /// Lowest plain value.
+    pub min: f64,
+    /// Highest plain value.
+    pub max: f64,
+}
+
+/// The parameter whose display name is `name`.
+pub fn find_param(instance: &mut PluginInstance<TestHost>, name: &str) -> ParamRef {
+    let handle = instance.plugin_handle();
+    let ext = handle
+        .get_extension::<PluginParams>()
+        .expect("plugin implements params");
+    let mut buffer = ParamInfoBuffer::new();
+    (0..ext.count(&handle))
+        .find_map(|i| {
+            let info = ext.get_info(&handle, i, &mut buffer)?;
+            (info.name == name.as_bytes()).then_some(ParamRef {
+                id: info.id,
+                min: info.min_value,
+                max: info.max_value,
+            })
+        })
+        .unwrap_or_else(|| panic!("no parameter named {name:?}"))
+}
+
+/// A parameter change the host sends with the block that contains `frame`.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamChange {
+    /// Stream frame the change happens at.
+    pub frame: usize,
+    /// Which parameter.
+    pub param: ClapId,
+    /// The new plain value.
+    pub value: f64,
+}
+
 /// Value written into output buffers before each `process` call, to catch unwritten outputs.
 pub const UNWRITTEN: f32 = 1.0e9;
 
@@ -187,6 +232,8 @@ pub struct StreamResult {
     pub latency: u32,
     /// Latency read again after processing (must not change while active).
     pub latency_after: u32,
+    /// Whether the plugin asked the host to restart it while streaming.
+    pub restart_requested: bool,
 }
 
 /// Activates at `sample_rate` with `max_frames`, streams `input` (`[channel][frame]`, one
@@ -201,6 +248,28 @@ pub fn stream(
     output_channels: &[u32],
     block_sizes: &[usize],
 ) -> StreamResult {
+    stream_with_changes(
+        instance,
+        sample_rate,
+        max_frames,
+        input,
+        output_channels,
+        block_sizes,
+        &[],
+    )
+}
+
+/// [`stream`] with parameter changes sent as CLAP events in the blocks they fall into, as a
+/// host plays back automation.
+pub fn stream_with_changes(
+    instance: &mut PluginInstance<TestHost>,
+    sample_rate: f64,
+    max_frames: u32,
+    input: &[Vec<f32>],
+    output_channels: &[u32],
+    block_sizes: &[usize],
+    changes: &[ParamChange],
+) -> StreamResult {
     let config = PluginAudioConfiguration {
         sample_rate,
         min_frames_count: 1,
@@ -210,6 +279,7 @@ pub fn stream(
         .activate(|_, _| (), config)
         .expect("activating the plugin");
     let latency_before = latency(instance);
+    instance.access_shared_handler(|s| s.restart_requested.store(false, Ordering::SeqCst));
 
     let total = input[0].len();
     let max = max_frames as usize;
@@ -230,10 +300,21 @@ pub fn stream(
             let mut out_ports =
                 AudioPorts::with_capacity(total_out_channels, output_channels.len());
 
+            let mut events = EventBuffer::with_capacity(changes.len().max(1));
             let mut pos = 0;
             let mut sizes = block_sizes.iter().cycle();
             while pos < total {
                 let n = (*sizes.next().unwrap()).min(max).min(total - pos);
+                events.clear();
+                for c in changes.iter().filter(|c| (pos..pos + n).contains(&c.frame)) {
+                    let time = (c.frame - pos) as u32;
+                    events.push(&ParamValueEvent::new(
+                        time,
+                        c.param,
+                        Pckn::match_all(),
+                        c.value,
+                    ));
+                }
                 for (buf, channel) in in_bufs.iter_mut().zip(input) {
                     buf[..n].copy_from_slice(&channel[pos..pos + n]);
                 }
@@ -260,7 +341,7 @@ pub fn stream(
                     .process(
                         &inputs,
                         &mut outs,
-                        &InputEvents::empty(),
+                        &InputEvents::from_buffer(&events),
                         &mut OutputEvents::void(),
                         Some(pos as u64),
                         None,
@@ -282,10 +363,13 @@ pub fn stream(
         instance.call_on_main_thread_callback();
     }
     let latency_after = latency(instance);
+    let restart_requested =
+        instance.access_shared_handler(|s| s.restart_requested.load(Ordering::SeqCst));
     instance.deactivate(processor);
     StreamResult {
         outputs,
         latency: latency_before,
         latency_after,
+        restart_requested,
     }
 }

@@ -18,7 +18,14 @@ pub fn cli_binary() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--quiet", "-p", "danna-sep-cli", "--bin", "danna-sep"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "danna-sep-cli",
+            "--bin",
+            "danna-sep",
+        ])
         .current_dir(crate::repo_root());
     if release {
         build.arg("--release");

@@ -68,7 +68,6 @@ pub fn fixed_blocks(total: usize, size: usize) -> Vec<usize> {
     v
 }
 
-
 /// A factory that hands out `backend` the first time and fails after (for backends that
 /// cannot be cloned: gated or probing ones); use `factory_of` for those that can.
 pub fn factory_once<B: SeparationBackend + 'static>(backend: B) -> BackendFactory {
@@ -78,7 +77,9 @@ pub fn factory_once<B: SeparationBackend + 'static>(backend: B) -> BackendFactor
             .unwrap()
             .take()
             .map(|b| Box::new(b) as Box<dyn SeparationBackend>)
-            .ok_or_else(|| SeparationError::Thread("this test backend was built once already".into()))
+            .ok_or_else(|| {
+                SeparationError::Thread("this test backend was built once already".into())
+            })
     })
 }
 

@@ -8,7 +8,11 @@ pub struct Rng(pub u64);
 impl Rng {
     /// A generator from `seed` (any value; zero is mapped to a fixed non-zero state).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;

@@ -31,7 +31,6 @@ impl Drop for TempDir {
     }
 }
 
-
 impl std::ops::Deref for TempDir {
     type Target = Path;
 

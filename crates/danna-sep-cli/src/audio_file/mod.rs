@@ -9,8 +9,8 @@ mod source;
 mod stream_resampler;
 mod writer;
 
-pub use stream_resampler::StreamResampler;
 pub use source::{AudioInfo, AudioSource};
+pub use stream_resampler::StreamResampler;
 pub use writer::{BitDepth, StemWriter};
 
 /// Why an audio file could not be read or written: one line that names what failed.

@@ -9,9 +9,9 @@ pub mod resample;
 pub mod stft;
 pub mod wiener;
 
+pub use resample::even_fft_resampler;
 pub use stft::{
     frame_count, istft_len, magnitude, ComplexSpec, MagSpec, SpecBuf, StftPlan, BINS, HOP, MIN_LEN,
     N_FFT,
 };
-pub use resample::even_fft_resampler;
 pub use wiener::{mixture_max_abs, WienerFilter, SOURCES};

@@ -41,4 +41,3 @@ pub fn gcd(a: u32, b: u32) -> u32 {
         gcd(b, a % b)
     }
 }
-

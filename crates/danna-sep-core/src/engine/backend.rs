@@ -64,7 +64,11 @@ pub trait SeparationBackend: Send {
     fn prepare(&mut self, frames: usize) -> Result<(), SeparationError>;
 
     /// Separates `mix` (`[left, right]`, each `stems.frames()` long) into `stems`.
-    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), SeparationError>;
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError>;
 
     /// Pays the first run's extra costs (memory arenas growing, kernels being picked) before
     /// the first real window, so that it is not late; `frames` is the prepared length. Called

@@ -123,7 +123,10 @@ mod tests {
         let mut info = BackendInfo::described("identity");
         assert_eq!(info.status_line(), "identity");
         info.error = Some("switch to Fast failed: no model".into());
-        assert_eq!(info.status_line(), "identity; switch to Fast failed: no model");
+        assert_eq!(
+            info.status_line(),
+            "identity; switch to Fast failed: no model"
+        );
         let failed = BackendInfo::failed(BackendSpec::default(), "no model set found".into());
         assert_eq!(failed.status_line(), "no model set found");
     }

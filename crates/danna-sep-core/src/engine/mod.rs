@@ -180,6 +180,7 @@ pub fn build(
             budget,
             factory,
             parked: config.reuse,
+            spec: config.spec,
             real_time: !config.offline,
             free: free_rx,
             done: done_tx,

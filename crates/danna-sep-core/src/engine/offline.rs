@@ -63,10 +63,8 @@ pub fn separate_stream<E: std::error::Error + 'static>(
         ..budget
     };
     let latency = budget.total();
-    let (mut engine, mut worker, shared) = build(
-        EngineConfig::new(budget).offline(true).spec(spec),
-        factory,
-    );
+    let (mut engine, mut worker, shared) =
+        build(EngineConfig::new(budget).offline(true).spec(spec), factory);
     // Set before the first input arrives, so no window past the end is ever computed.
     shared.input_end.store(frames as i64, Ordering::Release);
     let (mut l, mut r) = (vec![0.0f32; OFFLINE_BLOCK], vec![0.0f32; OFFLINE_BLOCK]);

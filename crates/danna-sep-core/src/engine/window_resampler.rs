@@ -11,20 +11,19 @@ use rubato::{Fft, Resampler};
 use crate::dsp::even_fft_resampler;
 
 use super::backend::StemBuffers;
+use super::tier::MODEL_RATE;
 use crate::error::SeparationError;
 use crate::stems::STEM_COUNT;
-use super::tier::MODEL_RATE;
 
 /// Smallest input chunk; the FFT is about this long.
 const MIN_CHUNK: usize = 512;
 
 fn aligned_fft(from: u32, to: u32, channels: usize) -> Result<Fft<f32>, SeparationError> {
-    even_fft_resampler(from, to, channels, MIN_CHUNK)
-        .map_err(|e| SeparationError::Resampler {
-            from,
-            to,
-            detail: e.to_string(),
-        })
+    even_fft_resampler(from, to, channels, MIN_CHUNK).map_err(|e| SeparationError::Resampler {
+        from,
+        to,
+        detail: e.to_string(),
+    })
 }
 
 struct Direction {
@@ -35,7 +34,12 @@ struct Direction {
 }
 
 impl Direction {
-    fn new(from: u32, to: u32, channels: usize, input_frames: usize) -> Result<Self, SeparationError> {
+    fn new(
+        from: u32,
+        to: u32,
+        channels: usize,
+        input_frames: usize,
+    ) -> Result<Self, SeparationError> {
         let mut resampler = aligned_fft(from, to, channels)?;
         let needed = resampler.process_all_needed_output_len(input_frames);
         Ok(Self {

@@ -72,6 +72,8 @@ pub(crate) struct WorkerSetup {
     pub budget: LatencyBudget,
     pub factory: BackendFactory,
     pub parked: Option<ParkedBackend>,
+    /// The spec to build first (a request that arrives meanwhile is a swap, not a new start).
+    pub spec: BackendSpec,
     /// Real time: warm the backend up before Ready and load swaps on a loader thread.
     pub real_time: bool,
     pub free: Consumer<Box<Segment>>,
@@ -144,6 +146,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
         budget,
         factory,
         mut parked,
+        spec: first,
         real_time,
         free,
         done,
@@ -154,13 +157,13 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
     let resampler = match WindowResampler::new(budget.sample_rate, budget.geometry.window()) {
         Ok(r) => r,
         Err(e) => {
-            fail(shared.requested().spec, &e);
+            fail(first, &e);
             return parked;
         }
     };
     let frames = resampler.model_frames();
-    let (spec, backend) = loop {
-        let spec = shared.requested().spec;
+    let mut spec = first;
+    let backend = loop {
         let built = match parked.take() {
             Some(p) if p.spec == spec => {
                 let mut backend = p.backend;
@@ -181,7 +184,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
             }
         };
         match built {
-            Ok(backend) => break (spec, backend),
+            Ok(backend) => break backend,
             Err(e) => {
                 fail(spec, &e);
                 // Audio passes through dry meanwhile. Another model choice may load, so wait
@@ -193,6 +196,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
                     std::thread::sleep(IDLE_POLL * 10);
                 }
                 status.set_state(BackendState::Loading);
+                spec = shared.requested().spec;
             }
         }
     };

@@ -35,12 +35,13 @@ impl MaskRunner {
                 name,
                 "checking the STFT",
                 format!(
-                "n_fft {} / hop {} are not supported (only {} / {})",
-                spec.n_fft,
-                spec.hop,
-                crate::dsp::N_FFT,
-                crate::dsp::HOP
-            )));
+                    "n_fft {} / hop {} are not supported (only {} / {})",
+                    spec.n_fft,
+                    spec.hop,
+                    crate::dsp::N_FFT,
+                    crate::dsp::HOP
+                ),
+            ));
         }
         Ok(Self {
             model,
@@ -97,9 +98,10 @@ impl MaskRunner {
                 &self.name,
                 "checking lengths",
                 format!(
-                "{frames} frames give {len} samples, {} needed",
-                out.frames()
-            )));
+                    "{frames} frames give {len} samples, {} needed",
+                    out.frames()
+                ),
+            ));
         }
         let keep = out.frames();
         for c in 0..2 * SOURCES {

@@ -241,7 +241,11 @@ impl SeparationBackend for EnsembleBackend {
         self.separate([&silence, &silence], &mut StemBuffers::new(frames))
     }
 
-    fn separate(&mut self, mix: [&[f32]; 2], stems: &mut StemBuffers) -> Result<(), SeparationError> {
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
         let frames = stems.frames();
         if frames != self.frames || mix.iter().any(|c| c.len() != frames) {
             return Err(SeparationError::WindowLength {
@@ -274,11 +278,11 @@ impl SeparationBackend for EnsembleBackend {
                         SeparationError::Thread(format!("starting the waveform thread: {e}"))
                     })?;
                 let masked = run_masks(masks.into_iter(), x, mag, stft);
-                let waved = waveform
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(SeparationError::Thread("the waveform model panicked".into()))
-                    });
+                let waved = waveform.join().unwrap_or_else(|_| {
+                    Err(SeparationError::Thread(
+                        "the waveform model panicked".into(),
+                    ))
+                });
                 masked.and(waved)
             })?;
         } else {

@@ -197,8 +197,7 @@ impl OrtModel {
                 name,
                 (input.name(), &dims(input)),
                 (output.name(), &dims(output)),
-            )
-?;
+            )?;
         }
         Ok(Self {
             name: name.to_string(),

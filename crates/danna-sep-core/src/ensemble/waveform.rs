@@ -10,8 +10,8 @@
 
 use crate::engine::StemBuffers;
 use crate::error::SeparationError;
-use crate::stems::STEM_COUNT;
 use crate::modelset::ModelSpec;
+use crate::stems::STEM_COUNT;
 
 use super::session::OrtModel;
 use super::RIGHT_PAD;

@@ -70,7 +70,10 @@ mod tests {
             tried: vec![PathBuf::from("/a"), PathBuf::from("/b")],
         };
         let text = one_line(&e);
-        assert!(text.contains("/a (no manifest.toml), /b (no manifest.toml)"), "{text}");
+        assert!(
+            text.contains("/a (no manifest.toml), /b (no manifest.toml)"),
+            "{text}"
+        );
         assert!(text.contains("DANNA_SEP_MODELS"), "{text}");
     }
 }

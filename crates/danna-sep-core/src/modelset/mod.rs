@@ -789,7 +789,9 @@ average = 6.77
     /// `models/tests/test_manifest_fixture.py`): the cross-language contract.
     #[test]
     fn loads_the_python_written_fixture() {
-        let t = TempSet::new(include_str!("../../../../models/tests/fixtures/manifest_v1.toml"));
+        let t = TempSet::new(include_str!(
+            "../../../../models/tests/fixtures/manifest_v1.toml"
+        ));
         let set = ModelSet::load(&t.0).unwrap();
         assert_eq!(set.name, "danna-sep");
         assert_eq!(set.models["unet"].chunk_frames, Some(2584));
