@@ -31,7 +31,8 @@ Usage: cargo xtask bench [--sizes demo,full] [--only PARTS] [--keep] [--report] 
   --sizes LIST           model sets to measure: demo (models/demo), full (random weights,
                          the release's sizes; exported on the fly)            [demo,full]
   --only PARTS           measure only these (comma-separated): models, stream, realtime,
-                         dsp, quality, process, memory, cli; the other records are kept
+                         dsp, quality, process, memory, ready, cli; the other records are
+                         kept
   --keep                 keep the records of sizes not measured this time
   --report               measure nothing: plot and tabulate docs/bench/results.jsonl
   --quick                short runs (10 s streams, 20000 process() calls, 20 s real time)
@@ -39,7 +40,7 @@ Usage: cargo xtask bench [--sizes demo,full] [--only PARTS] [--keep] [--report] 
   --readme               write the tables into README.md";
 
 /// The parts `--only` can name, each with the record kinds it writes.
-const PARTS: [(&str, &[&str]); 8] = [
+const PARTS: [(&str, &[&str]); 9] = [
     ("models", &["model"]),
     ("stream", &["stream"]),
     ("realtime", &["realtime"]),
@@ -47,6 +48,7 @@ const PARTS: [(&str, &[&str]); 8] = [
     ("quality", &["quality", "int8_quality"]),
     ("process", &["process"]),
     ("memory", &["memory"]),
+    ("ready", &["time_to_ready"]),
     ("cli", &["cli_vs_python"]),
 ];
 
@@ -215,6 +217,29 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 "memory",
                 "--instances",
                 instances,
+            ])
+            .args(["--models", &set_arg])
+            .env("DANNA_SEP_ORT_LIB", &ort)
+            .env("DANNA_SEP_MODELS", &set);
+            records.extend(
+                json_lines(cmd, root)?
+                    .into_iter()
+                    .map(|r| tag(r, "size", size))
+                    .collect(),
+            )?;
+        }
+        if o.wants("ready") {
+            // Time to Ready for a new instance (the models load) and for a re-activation of
+            // the same instance at another rate (the parked backend is reused).
+            let mut cmd = process::cargo();
+            cmd.args([
+                "bench",
+                "--bench",
+                "plugin",
+                "--",
+                "reactivate",
+                "--rounds",
+                "3",
             ])
             .args(["--models", &set_arg])
             .env("DANNA_SEP_ORT_LIB", &ort)

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use danna_sep_core::engine::offline::separate_stream;
 use danna_sep_core::engine::testing::{
-    GatedBackend, IdentityBackend, ScaledBackend, WindowSensitiveBackend,
+    CallLog, GatedBackend, IdentityBackend, RecordingBackend, ScaledBackend, WindowSensitiveBackend,
 };
 use danna_sep_core::engine::{
     build, factory_of, BackendFactory, BackendState, EngineConfig, EngineShared, InferenceWorker,
-    LatencyBudget, LatencyTier, SeparationBackend, StemBuffers, StreamingEngine, FIRST_SEGMENT,
+    LatencyBudget, LatencyTier, SeparationBackend, StreamingEngine, FIRST_SEGMENT,
 };
 use danna_sep_core::{BackendSpec, SeparationError, STEM_COUNT};
 use danna_sep_testkit::engine::*;
@@ -424,35 +424,12 @@ fn a_backend_that_fails_to_load_passes_audio_through_with_the_reason() {
     assert!(rig.shared.status.message().contains("x.onnx"));
 }
 
-/// Counts `warm_up` calls and the window length they were given.
-struct WarmUpProbe(Arc<std::sync::Mutex<Vec<usize>>>);
-
-impl SeparationBackend for WarmUpProbe {
-    fn describe(&self) -> String {
-        "warm-up probe".into()
-    }
-    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
-        Ok(())
-    }
-    fn separate(
-        &mut self,
-        mix: [&[f32]; 2],
-        stems: &mut StemBuffers,
-    ) -> Result<(), SeparationError> {
-        IdentityBackend.separate(mix, stems)
-    }
-    fn warm_up(&mut self, frames: usize) -> Result<(), SeparationError> {
-        self.0.lock().unwrap().push(frames);
-        Ok(())
-    }
-}
-
 #[test]
 fn a_real_time_engine_warms_the_backend_up_before_ready_and_an_offline_one_does_not() {
     let budget = LatencyBudget::new(LatencyTier::Live, 44_100, 512);
     for offline in [false, true] {
-        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let r = rig(budget, offline, factory(WarmUpProbe(calls.clone())));
+        let log = Arc::new(std::sync::Mutex::new(CallLog::default()));
+        let r = rig(budget, offline, factory(RecordingBackend(log.clone())));
         let deadline = Instant::now() + Duration::from_secs(20);
         while r.shared.status.state() != BackendState::Ready {
             assert!(Instant::now() < deadline, "backend never ready");
@@ -464,6 +441,10 @@ fn a_real_time_engine_warms_the_backend_up_before_ready_and_an_offline_one_does_
         } else {
             vec![budget.geometry.window()]
         };
-        assert_eq!(*calls.lock().unwrap(), expected, "offline: {offline}");
+        assert_eq!(
+            log.lock().unwrap().warmed_up,
+            expected,
+            "offline: {offline}"
+        );
     }
 }

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use danna_sep_core::engine::testing::{IdentityBackend, ScaledBackend};
+use danna_sep_core::engine::testing::{CallLog, RecordingBackend, ScaledBackend};
 use danna_sep_core::engine::{
     build, BackendFactory, BackendState, EngineConfig, EngineShared, InferenceWorker,
-    LatencyBudget, LatencyTier, SeparationBackend, StemBuffers, StreamingEngine,
+    LatencyBudget, LatencyTier, SeparationBackend, StreamingEngine,
 };
 use danna_sep_core::{BackendSpec, ModelChoice, ModelSetError, Precision, SeparationError};
 use danna_sep_testkit::engine::{fixed_blocks, noise, random_blocks, unity_mix, SMALL};
@@ -265,35 +265,15 @@ fn a_failed_start_recovers_when_another_spec_is_asked_for() {
     assert_eq!(r.shared.status.info().unwrap().error, None);
 }
 
-/// Counts how often it is prepared, and for which length.
-struct PrepareProbe(Arc<Mutex<Vec<usize>>>);
-
-impl SeparationBackend for PrepareProbe {
-    fn describe(&self) -> String {
-        "prepare probe".into()
-    }
-    fn prepare(&mut self, frames: usize) -> Result<(), SeparationError> {
-        self.0.lock().unwrap().push(frames);
-        Ok(())
-    }
-    fn separate(
-        &mut self,
-        mix: [&[f32]; 2],
-        stems: &mut StemBuffers,
-    ) -> Result<(), SeparationError> {
-        IdentityBackend.separate(mix, stems)
-    }
-}
-
 #[test]
 fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     let builds = Arc::new(AtomicUsize::new(0));
-    let prepared = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::new(Mutex::new(CallLog::default()));
     let factory: BackendFactory = {
-        let (builds, prepared) = (builds.clone(), prepared.clone());
+        let (builds, log) = (builds.clone(), log.clone());
         Arc::new(move |_| {
             builds.fetch_add(1, Ordering::SeqCst);
-            Ok(Box::new(PrepareProbe(prepared.clone())) as Box<dyn SeparationBackend>)
+            Ok(Box::new(RecordingBackend(log.clone())) as Box<dyn SeparationBackend>)
         })
     };
     let at_44k = LatencyBudget::from_spec(SMALL, 44_100, 512);
@@ -311,7 +291,7 @@ fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     );
     second.wait_for("ready", |s| s.status.state() == BackendState::Ready);
     assert_eq!(builds.load(Ordering::SeqCst), 1, "no second model load");
-    let lengths = prepared.lock().unwrap().clone();
+    let lengths = log.lock().unwrap().prepared.clone();
     assert_eq!(lengths.len(), 2);
     assert_ne!(lengths[0], lengths[1], "prepared again for 48 kHz windows");
 

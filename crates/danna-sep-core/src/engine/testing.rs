@@ -1,7 +1,7 @@
 //! Backends for tests and benchmarks of the engine: transparent, deliberately slow, or shaped so
 //! that any misplaced window shows in the output. Not used by the plugin or the CLI.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use super::backend::{SeparationBackend, StemBuffers};
 use crate::error::SeparationError;
@@ -126,6 +126,48 @@ impl SeparationBackend for WindowSensitiveBackend {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// The window lengths a [`RecordingBackend`] was prepared and warmed up for, in call order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallLog {
+    /// Each `prepare(frames)`.
+    pub prepared: Vec<usize>,
+    /// Each `warm_up(frames)`.
+    pub warmed_up: Vec<usize>,
+}
+
+/// The identity backend that records its `prepare` and `warm_up` calls into a shared log.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingBackend(pub Arc<Mutex<CallLog>>);
+
+impl SeparationBackend for RecordingBackend {
+    fn describe(&self) -> String {
+        "recording identity backend".into()
+    }
+    fn prepare(&mut self, frames: usize) -> Result<(), SeparationError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prepared
+            .push(frames);
+        Ok(())
+    }
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        IdentityBackend.separate(mix, stems)
+    }
+    fn warm_up(&mut self, frames: usize) -> Result<(), SeparationError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .warmed_up
+            .push(frames);
         Ok(())
     }
 }
