@@ -475,15 +475,8 @@ fn bad_inputs_give_one_line_errors_and_a_nonzero_exit() {
     write_wav(&good, 2, 44_100, Format::I16, &tones(frames, 2, 44_100));
 
     let random = dir.join("random.wav");
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..50_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut rng = danna_sep_testkit::Rng::new(0x2545_f491_4f6c_dd1d);
+    let noise: Vec<u8> = (0..50_000).map(|_| rng.next_u64() as u8).collect();
     std::fs::write(&random, noise).unwrap();
     let text = dir.join("text.mp3");
     std::fs::write(&text, b"this is not audio").unwrap();

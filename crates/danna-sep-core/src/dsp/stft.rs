@@ -338,18 +338,10 @@ impl StftPlan {
 mod tests {
     use super::*;
 
+    /// Deterministic noise in [-1, 1), from the test kit's one RNG.
     fn noise(len: usize, seed: u64) -> Vec<f32> {
-        // xorshift64*: deterministic, in [-1, 1).
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s >> 12;
-                s ^= s << 25;
-                s ^= s >> 27;
-                let r = s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-                r as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+        let mut rng = danna_sep_testkit::Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        (0..len).map(|_| rng.range(-1.0, 1.0) as f32).collect()
     }
 
     #[test]

@@ -204,7 +204,7 @@ mod tests {
         for max_block in [1usize, 7, 64, 256, 1000] {
             let b = LatencyBudget::from_spec(spec, 44_100, max_block);
             let total = b.total() + 12 * b.geometry.hop;
-            let mut seed = 0x9e3779b97f4a7c15u64 ^ max_block as u64;
+            let mut rng = danna_sep_testkit::Rng::new(0x9e3779b97f4a7c15u64 ^ max_block as u64);
             let mut sequences: Vec<Vec<usize>> = Vec::new();
             // Full blocks at every phase: the adversarial case for block-end hand-over.
             for first in 1..=max_block.min(64) {
@@ -217,10 +217,7 @@ mod tests {
             for _ in 0..50 {
                 let mut v = Vec::new();
                 while v.iter().sum::<usize>() < total {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    v.push(1 + (seed % max_block as u64) as usize);
+                    v.push(1 + rng.below(max_block));
                 }
                 sequences.push(v);
             }
