@@ -443,12 +443,9 @@ impl EngineSnapshot {
     /// True while the requested models differ from those running (a staged swap is loading).
     pub fn swap_pending(&self) -> bool {
         self.state == BackendState::Ready
-            && self
-                .info
-                .as_ref()
-                .and_then(|i| i.spec)
-                .is_some_and(|running| running != self.requested)
-            && self.info.as_ref().is_some_and(|i| i.error.is_none())
+            && self.info.as_ref().is_some_and(|i| {
+                i.error.is_none() && i.spec.is_some_and(|running| running != self.requested)
+            })
     }
 }
 

@@ -195,61 +195,42 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 "quality", "--models", &set_arg, "--input", &clip_arg,
             ])?)?;
         }
-        if size == "demo" && o.wants("process") {
-            for block in ["64", "512"] {
-                let mut cmd = process::cargo();
-                cmd.args([
-                    "bench", "--bench", "plugin", "--", "process", "--block", block,
-                ])
-                .args(["--calls", calls])
+        // `benches/plugin.rs` on this model set; its records tagged with the size.
+        let plugin = |args: &[&str]| -> Result<Vec<Value>> {
+            let mut cmd = process::cargo();
+            cmd.args(["bench", "--bench", "plugin", "--"])
+                .args(args)
                 .env("DANNA_SEP_ORT_LIB", &ort)
                 .env("DANNA_SEP_MODELS", &set);
-                records.extend(json_lines(cmd, root)?)?;
+            Ok(json_lines(cmd, root)?
+                .into_iter()
+                .map(|r| tag(r, "size", size))
+                .collect())
+        };
+        if size == "demo" && o.wants("process") {
+            for block in ["64", "512"] {
+                records.extend(plugin(&["process", "--block", block, "--calls", calls])?)?;
             }
         }
         for instances in ["1", "2"].into_iter().filter(|_| o.wants("memory")) {
-            let mut cmd = process::cargo();
-            cmd.args([
-                "bench",
-                "--bench",
-                "plugin",
-                "--",
+            records.extend(plugin(&[
                 "memory",
                 "--instances",
                 instances,
-            ])
-            .args(["--models", &set_arg])
-            .env("DANNA_SEP_ORT_LIB", &ort)
-            .env("DANNA_SEP_MODELS", &set);
-            records.extend(
-                json_lines(cmd, root)?
-                    .into_iter()
-                    .map(|r| tag(r, "size", size))
-                    .collect(),
-            )?;
+                "--models",
+                &set_arg,
+            ])?)?;
         }
         if o.wants("ready") {
             // Time to Ready for a new instance (the models load) and for a re-activation of
             // the same instance at another rate (the parked backend is reused).
-            let mut cmd = process::cargo();
-            cmd.args([
-                "bench",
-                "--bench",
-                "plugin",
-                "--",
+            records.extend(plugin(&[
                 "reactivate",
                 "--rounds",
                 "3",
-            ])
-            .args(["--models", &set_arg])
-            .env("DANNA_SEP_ORT_LIB", &ort)
-            .env("DANNA_SEP_MODELS", &set);
-            records.extend(
-                json_lines(cmd, root)?
-                    .into_iter()
-                    .map(|r| tag(r, "size", size))
-                    .collect(),
-            )?;
+                "--models",
+                &set_arg,
+            ])?)?;
         }
         if o.wants("cli") {
             records.extend(vec![cli_vs_python(root, &set, &clip, size)?])?;

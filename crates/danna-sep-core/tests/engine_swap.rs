@@ -144,8 +144,8 @@ fn an_offline_swap_lands_on_the_same_window_every_run() {
         assert_eq!(builds.load(Ordering::SeqCst), 2);
         assert_eq!(
             r.shared.status.info().unwrap().spec,
-            None,
-            "test backends have no spec"
+            Some(FAST),
+            "the info names the spec now running"
         );
     }
     assert!(
@@ -303,4 +303,27 @@ fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     );
     third.wait_for("ready", |s| s.status.state() == BackendState::Ready);
     assert_eq!(builds.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn asking_for_the_running_spec_again_clears_a_failed_swap() {
+    let budget = LatencyBudget::from_spec(SMALL, 44_100, 512);
+    let hop = budget.geometry.hop;
+    let mut r = rig(
+        EngineConfig::new(budget).offline(true).spec(FULL),
+        scaled_factory(Arc::new(AtomicUsize::new(0))),
+    );
+    let x = noise(budget.total() + 6 * hop, 65);
+    let half = x.len() / 2 / 512;
+    let blocks = fixed_blocks(x.len(), 512);
+    let _ = r.run(&x[..half * 512], &blocks[..half], Some((1, XUMX)), false);
+    assert!(
+        r.shared.status.info().unwrap().error.is_some(),
+        "the swap failed"
+    );
+    let _ = r.run(&x[half * 512..], &blocks[half..], Some((0, FULL)), false);
+    let info = r.shared.status.info().unwrap();
+    assert_eq!(info.error, None, "{}", r.shared.status.message());
+    assert_eq!(info.spec, Some(FULL));
+    assert_eq!(r.shared.status.swaps_done.load(Ordering::Acquire), 0);
 }

@@ -65,7 +65,8 @@ impl RuntimeInfo {
 pub struct BackendInfo {
     /// The backend's own description (the status line when Ready).
     pub description: String,
-    /// The spec it was built for (`None` for test backends that ignore it).
+    /// The spec it was built for, as the worker asked for it (set by the worker; `None` when
+    /// no backend could be built). What actually runs per model is in `models`.
     pub spec: Option<BackendSpec>,
     /// The model set it loaded.
     pub model_set: Option<ModelSetSummary>,

@@ -111,33 +111,43 @@ impl Drop for InferenceWorker {
 }
 
 /// Frees a backend on a short-lived thread of its own (closing ONNX Runtime sessions and
-/// unmapping their memory takes a while); inline if no thread can be started.
+/// unmapping their memory takes a while). If no thread can be started, `spawn` drops the
+/// closure, and the backend with it, right here.
 fn dispose(backend: Box<dyn SeparationBackend>) {
-    let mut slot = Some(backend);
-    let spawned = std::thread::Builder::new()
+    let _ = std::thread::Builder::new()
         .name("danna-sep-dispose".into())
-        .spawn({
-            let backend = slot.take();
-            move || drop(backend)
-        });
-    if spawned.is_err() {
-        drop(slot);
-    }
+        .spawn(move || drop(backend));
 }
 
-/// Builds and prepares the backend for `spec` (and warms it up in real time).
+/// Prepares `backend` for windows of `frames` (and warms it up in real time).
+fn prepared(
+    mut backend: Box<dyn SeparationBackend>,
+    frames: usize,
+    warm_up: bool,
+) -> Result<Box<dyn SeparationBackend>, SeparationError> {
+    backend.prepare(frames)?;
+    if warm_up {
+        backend.warm_up(frames)?;
+    }
+    Ok(backend)
+}
+
+/// Builds and prepares the backend for `spec`.
 fn build_backend(
     factory: &BackendFactory,
     spec: BackendSpec,
     frames: usize,
     warm_up: bool,
 ) -> Result<Box<dyn SeparationBackend>, SeparationError> {
-    let mut backend = factory(spec)?;
-    backend.prepare(frames)?;
-    if warm_up {
-        backend.warm_up(frames)?;
+    prepared(factory(spec)?, frames, warm_up)
+}
+
+/// What `backend`, built for `spec`, publishes.
+fn info_of(spec: BackendSpec, backend: &dyn SeparationBackend) -> BackendInfo {
+    BackendInfo {
+        spec: Some(spec),
+        ..backend.info()
     }
-    Ok(backend)
 }
 
 fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBackend> {
@@ -165,17 +175,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
     let mut spec = first;
     let backend = loop {
         let built = match parked.take() {
-            Some(p) if p.spec == spec => {
-                let mut backend = p.backend;
-                let prepared = backend.prepare(frames).and_then(|()| {
-                    if real_time {
-                        backend.warm_up(frames)
-                    } else {
-                        Ok(())
-                    }
-                });
-                prepared.map(|()| backend)
-            }
+            Some(p) if p.spec == spec => prepared(p.backend, frames, real_time),
             other => {
                 if let Some(p) = other {
                     dispose(p.backend);
@@ -200,7 +200,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
             }
         }
     };
-    status.publish(BackendState::Ready, backend.info());
+    status.publish(BackendState::Ready, info_of(spec, backend.as_ref()));
     let mut w = WorkerLoop {
         shared,
         budget,
@@ -221,14 +221,13 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
     match w.run() {
         Ok(()) => {
             status.set_state(BackendState::Stopped);
-            w.loading = None;
             Some(ParkedBackend {
                 spec: w.spec,
                 backend: w.backend,
             })
         }
         Err(e) => {
-            let mut info = w.backend.info();
+            let mut info = info_of(w.spec, w.backend.as_ref());
             info.error = Some(format!("separation failed: {}", one_line(&e)));
             status.publish(BackendState::Failed, info);
             None
@@ -345,7 +344,11 @@ impl WorkerLoop<'_> {
             return;
         }
         let wanted = self.shared.requested().spec;
-        if wanted == self.spec || Some(wanted) == self.failed {
+        if wanted == self.spec {
+            self.forget_failed_swap();
+            return;
+        }
+        if Some(wanted) == self.failed {
             return;
         }
         let (tx, rx) = mpsc::channel();
@@ -376,12 +379,28 @@ impl WorkerLoop<'_> {
     /// block in which it was requested, so the swap lands on the same window on every run.
     fn swap_before(&mut self, window_end: i64) {
         let BackendRequest { spec, at } = self.shared.requested();
-        if spec == self.spec || Some(spec) == self.failed || at >= window_end {
+        if at >= window_end {
+            return;
+        }
+        if spec == self.spec {
+            self.forget_failed_swap();
+            return;
+        }
+        if Some(spec) == self.failed {
             return;
         }
         let frames = self.resampler.model_frames();
         let outcome = build_backend(&self.factory, spec, frames, false);
         self.finish_swap(spec, outcome);
+    }
+
+    /// The running spec is asked for again: a swap that failed earlier no longer matters, so
+    /// its message goes.
+    fn forget_failed_swap(&mut self) {
+        if self.failed.take().is_some() {
+            let info = info_of(self.spec, self.backend.as_ref());
+            self.shared.status.publish(BackendState::Ready, info);
+        }
     }
 
     fn finish_swap(
@@ -395,13 +414,13 @@ impl WorkerLoop<'_> {
                 let old = std::mem::replace(&mut self.backend, new);
                 self.spec = spec;
                 self.failed = None;
-                status.publish(BackendState::Ready, self.backend.info());
+                status.publish(BackendState::Ready, info_of(spec, self.backend.as_ref()));
                 status.swaps_done.fetch_add(1, Ordering::Release);
                 dispose(old);
             }
             Err(e) => {
                 self.failed = Some(spec);
-                let mut info = self.backend.info();
+                let mut info = info_of(self.spec, self.backend.as_ref());
                 info.error = Some(format!(
                     "switching to {spec} failed, still running the previous models: {}",
                     one_line(&e)

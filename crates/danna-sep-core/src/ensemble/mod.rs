@@ -30,7 +30,7 @@ use crate::engine::{BackendInfo, ModelSetSummary, RuntimeInfo, SeparationBackend
 use crate::error::SeparationError;
 use crate::modelset::{ModelKind, ModelSet};
 use crate::runtime::OrtRuntime;
-use crate::selection::{BackendSpec, ModelChoice, Precision};
+use crate::selection::{ModelChoice, Precision};
 use crate::stems::STEM_COUNT;
 
 /// Zeros appended to every window before any model (the tool's 1024-sample right pad, which
@@ -50,7 +50,7 @@ struct ModelSlot {
 
 /// The ensemble backend: a blend plan and one runner per model in it.
 pub struct EnsembleBackend {
-    description: String,
+    /// What it runs; `describe()` is its description.
     info: BackendInfo,
     plan: BlendPlan,
     slots: Vec<ModelSlot>,
@@ -98,17 +98,10 @@ impl EnsembleBackend {
             runtime.version,
             describe_precision(config, &int8, &float),
         );
-        let precision = if config.int8 {
-            Precision::Int8
-        } else {
-            Precision::Float32
-        };
         let info = BackendInfo {
-            description: description.clone(),
-            spec: Some(BackendSpec {
-                model: choice,
-                precision,
-            }),
+            description,
+            // The worker sets the spec it asked for.
+            spec: None,
             model_set: Some(ModelSetSummary::of(set)),
             runtime: RuntimeInfo::Loaded {
                 version: runtime.version.clone(),
@@ -134,7 +127,6 @@ impl EnsembleBackend {
         };
         let parallel = config.parallel_models && kinds(true) && kinds(false);
         Ok(Self {
-            description,
             info,
             plan,
             slots,
@@ -208,7 +200,7 @@ fn run_waveforms<'a>(
 
 impl SeparationBackend for EnsembleBackend {
     fn describe(&self) -> String {
-        self.description.clone()
+        self.info.description.clone()
     }
 
     fn info(&self) -> BackendInfo {
