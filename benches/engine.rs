@@ -196,6 +196,7 @@ fn bench_models(args: &Args) {
                     parallel_models,
                     memory_arena: true,
                     int8,
+                    ..SessionConfig::default()
                 };
                 let mut backend =
                     EnsembleBackend::new(ort(), &set, choice, config).expect("backend");
@@ -479,7 +480,7 @@ fn bench_realtime(args: &Args) {
     let missed = status.missed_hops.load(Ordering::Relaxed);
     let done = status.hops_done.load(Ordering::Relaxed);
     let peak = status.peak_load.load(Ordering::Relaxed);
-    drop(worker.stop());
+    drop(worker.stop().wait());
     eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", cpu / wall);
     emit(json!({
         "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use danna_sep_core::config::Config;
 use danna_sep_core::engine::{
-    self, EngineConfig, EngineShared, InferenceWorker, LatencyBudget, ParkedBackend,
+    self, BackendHandoff, EngineConfig, EngineShared, InferenceWorker, LatencyBudget,
     StreamingEngine,
 };
 use danna_sep_core::separation::ensemble_factory;
@@ -29,7 +29,8 @@ pub const AUX_NAMES: [&str; STEM_COUNT] = STEM_DISPLAY_NAMES;
 /// Everything that exists only while the plugin is active.
 struct ActiveEngine {
     engine: StreamingEngine,
-    // Stopped in `deactivate()`/`activate()` on the main thread, which joins the worker.
+    // Stopped in `deactivate()`/`activate()` without waiting: its backend comes back through
+    // a handoff that the next activation's worker takes.
     worker: InferenceWorker,
     shared: Arc<EngineShared>,
     mixer: StemMixer,
@@ -40,10 +41,11 @@ struct ActiveEngine {
     restart_requested: bool,
 }
 
-/// A backend kept from the last activation, with the configuration it was built under.
+/// A backend kept from the last activation (perhaps still finishing a window or a load), with
+/// the configuration it was built under.
 struct Parked {
     config: Config,
-    backend: ParkedBackend,
+    backend: BackendHandoff,
 }
 
 /// The plugin.
@@ -56,6 +58,18 @@ pub struct DannaSep {
     parked: Option<Parked>,
     // Shared with the editor: engine status for the GUI, meters from the audio thread.
     hub: Arc<PluginHub>,
+}
+
+impl Drop for DannaSep {
+    // The host may unload the plugin's library right after destroying the instance, so the
+    // worker must be gone by then: this is the one place that waits for it (for the rest of
+    // its current step; its backend is freed here).
+    fn drop(&mut self) {
+        self.stop_engine();
+        if let Some(parked) = self.parked.take() {
+            drop(parked.backend.wait());
+        }
+    }
 }
 
 impl Default for DannaSep {
@@ -71,12 +85,13 @@ impl Default for DannaSep {
 }
 
 impl DannaSep {
-    /// Stops the active engine (main thread: joins its worker) and keeps its backend.
+    /// Stops the active engine and keeps its backend for the next activation. Returns at once:
+    /// the worker finishes its current step on its own thread.
     fn stop_engine(&mut self) {
         if let Some(mut a) = self.active.take() {
-            self.parked = a.worker.stop().map(|backend| Parked {
+            self.parked = Some(Parked {
                 config: a.config,
-                backend,
+                backend: a.worker.stop(),
             });
         }
     }
@@ -156,7 +171,7 @@ impl Plugin for DannaSep {
         config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        // Replacing a previous engine joins its worker here, on the main thread.
+        // Replacing a previous engine does not wait for its worker (see `stop_engine`).
         self.stop_engine();
         // The composition root: the environment is read here, once per activation.
         let env = Config::from_env();
@@ -167,11 +182,14 @@ impl Plugin for DannaSep {
             config.max_buffer_size.max(1) as usize,
         );
         let offline = config.process_mode == ProcessMode::Offline;
-        let reuse = self
-            .parked
-            .take()
-            .filter(|p| p.config == env)
-            .map(|p| p.backend);
+        let reuse = match self.parked.take() {
+            Some(p) if p.config == env => Some(p.backend),
+            Some(p) => {
+                p.backend.discard();
+                None
+            }
+            None => None,
+        };
         let engine_config = EngineConfig::new(budget)
             .offline(offline)
             .spec(self.params.backend_spec())

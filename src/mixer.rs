@@ -155,46 +155,114 @@ impl StemMixer {
         main: OutputChannels<'_>,
         aux: [Option<OutputChannels<'_>>; STEM_COUNT],
     ) {
+        self.mix_input(&MixInput::of(block), settings, main, aux);
+    }
+
+    /// [`Self::mix`] on plain slices.
+    ///
+    /// A gain of exactly 0 (mute, solo elsewhere, karaoke at 0) and bypass *select* rather
+    /// than multiply, so a stem that is silenced never contributes, whatever its samples hold
+    /// (`0 · NaN` is NaN). Bypass plays the dry input on the main output and silences the aux
+    /// outputs (ramped like every other change): a bypassed plugin sends nothing anywhere else.
+    pub fn mix_input(
+        &mut self,
+        input: &MixInput<'_>,
+        settings: &MixerSettings,
+        main: OutputChannels<'_>,
+        mut aux: [Option<OutputChannels<'_>>; STEM_COUNT],
+    ) {
         let targets = settings.effective_gains();
         for (r, t) in self.gains.iter_mut().zip(targets) {
             r.set_target(t);
         }
         self.wet.set_target(if settings.bypass { 0.0 } else { 1.0 });
-        let n = block.frames();
-        let w = block.dry_weight();
-        let dry = [block.dry(0), block.dry(1)];
+        let n = input.dry_weight.len();
+        let (w, dry) = (input.dry_weight, input.dry);
         let OutputChannels { left, mut right } = main;
-        for i in 0..n {
-            let g: [f32; STEM_COUNT] = std::array::from_fn(|s| self.gains[s].next());
-            let wet = self.wet.next();
-            let y: [f32; 2] = std::array::from_fn(|ch| {
-                let stems: f32 = (0..STEM_COUNT).map(|s| g[s] * block.stem(s, ch)[i]).sum();
-                wet * (stems + w[i] * dry[ch][i]) + (1.0 - wet) * dry[ch][i]
-            });
-            match right.as_deref_mut() {
-                Some(r) => {
-                    left[i] = y[0];
-                    r[i] = y[1];
+        let mut wet_gains = [0.0f32; MAX_RAMP_BLOCK];
+        let mut start = 0;
+        while start < n {
+            let end = (start + MAX_RAMP_BLOCK).min(n);
+            for i in start..end {
+                let g: [f32; STEM_COUNT] = std::array::from_fn(|s| self.gains[s].next());
+                let wet = self.wet.next();
+                wet_gains[i - start] = wet;
+                let y: [f32; 2] = std::array::from_fn(|ch| {
+                    let mut stems = 0.0;
+                    for (s, &gain) in g.iter().enumerate() {
+                        if gain != 0.0 {
+                            stems += gain * input.stems[s][ch][i];
+                        }
+                    }
+                    if w[i] != 0.0 {
+                        stems += w[i] * dry[ch][i];
+                    }
+                    select_mix(wet, stems, dry[ch][i])
+                });
+                match right.as_deref_mut() {
+                    Some(r) => {
+                        left[i] = y[0];
+                        r[i] = y[1];
+                    }
+                    None => left[i] = 0.5 * (y[0] + y[1]),
                 }
-                None => left[i] = 0.5 * (y[0] + y[1]),
             }
-        }
-        for (s, out) in aux.into_iter().enumerate() {
-            let Some(OutputChannels { left, right }) = out else {
-                continue;
-            };
-            let (sl, sr) = (block.stem(s, 0), block.stem(s, 1));
-            match right {
-                Some(r) => {
-                    left[..n].copy_from_slice(sl);
-                    r[..n].copy_from_slice(sr);
-                }
-                None => {
-                    for (o, (a, b)) in left[..n].iter_mut().zip(sl.iter().zip(sr)) {
-                        *o = 0.5 * (a + b);
+            for (s, out) in aux.iter_mut().enumerate() {
+                let Some(OutputChannels { left, right }) = out.as_mut() else {
+                    continue;
+                };
+                let [sl, sr] = input.stems[s];
+                for i in start..end {
+                    let wet = wet_gains[i - start];
+                    let (a, b) = (select_mix(wet, sl[i], 0.0), select_mix(wet, sr[i], 0.0));
+                    match right.as_deref_mut() {
+                        Some(r) => {
+                            left[i] = a;
+                            r[i] = b;
+                        }
+                        None => left[i] = 0.5 * (a + b),
                     }
                 }
             }
+            start = end;
+        }
+    }
+}
+
+/// Frames whose bypass ramp values [`StemMixer::mix_input`] keeps on the stack at a time.
+const MAX_RAMP_BLOCK: usize = 256;
+
+/// `wet · a + (1 − wet) · b`, selecting `a` or `b` outright at the ends of the ramp so the
+/// unselected one never contributes (not even a NaN).
+#[inline]
+fn select_mix(wet: f32, a: f32, b: f32) -> f32 {
+    if wet >= 1.0 {
+        a
+    } else if wet <= 0.0 {
+        b
+    } else {
+        wet * a + (1.0 - wet) * b
+    }
+}
+
+/// What the mixer reads: the four stereo stems, the latency-aligned dry input and the per-frame
+/// weight of the dry stand-in for missing stems (see [`EngineBlock`]).
+pub struct MixInput<'a> {
+    /// `[stem][channel]`.
+    pub stems: [[&'a [f32]; 2]; STEM_COUNT],
+    /// The dry input, per channel.
+    pub dry: [&'a [f32]; 2],
+    /// Per frame; its length is the block's.
+    pub dry_weight: &'a [f32],
+}
+
+impl<'a> MixInput<'a> {
+    /// The slices of an engine block.
+    pub fn of(block: &'a EngineBlock) -> Self {
+        Self {
+            stems: std::array::from_fn(|s| [block.stem(s, 0), block.stem(s, 1)]),
+            dry: [block.dry(0), block.dry(1)],
+            dry_weight: block.dry_weight(),
         }
     }
 }
@@ -246,6 +314,63 @@ mod tests {
         assert_eq!(s.effective_gains(), [0.0, 0.0, 0.0, 0.25]);
         s.output = OutputSelect::Bass;
         assert_eq!(s.effective_gains(), [0.0; 4], "bass is muted");
+    }
+
+    /// Stems holding NaN: every setting that silences them must keep them out of the output.
+    #[test]
+    fn silenced_stems_and_bypass_select_instead_of_multiplying() {
+        let n = 64;
+        let nan = vec![f32::NAN; n];
+        let one = vec![1.0f32; n];
+        let dry = vec![0.5f32; n];
+        let zero = vec![0.0f32; n];
+        let input = MixInput {
+            stems: [[&one, &one], [&nan, &nan], [&one, &one], [&one, &one]],
+            dry: [&dry, &dry],
+            dry_weight: &zero,
+        };
+        let render = |settings: MixerSettings| {
+            let mut mixer = StemMixer::new(48_000.0, &settings);
+            let (mut l, mut r) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let mut aux: Vec<Vec<f32>> = vec![vec![7.0; n]; 2 * STEM_COUNT];
+            {
+                let mut it = aux.iter_mut();
+                let outs = std::array::from_fn(|_| {
+                    let (a, b) = (it.next().unwrap(), it.next().unwrap());
+                    Some(OutputChannels {
+                        left: a.as_mut_slice(),
+                        right: Some(b.as_mut_slice()),
+                    })
+                });
+                let main = OutputChannels {
+                    left: &mut l,
+                    right: Some(&mut r),
+                };
+                mixer.mix_input(&input, &settings, main, outs);
+            }
+            (l, aux)
+        };
+        let mut muted = MixerSettings::default();
+        muted.mutes[1] = true;
+        assert!(
+            render(muted).0.iter().all(|&v| v == 3.0),
+            "muted: the other three"
+        );
+        let mut zero_gain = MixerSettings::default();
+        zero_gain.gains[1] = 0.0;
+        assert!(render(zero_gain).0.iter().all(|&v| v == 3.0), "gain 0");
+        let bypass = MixerSettings {
+            bypass: true,
+            ..Default::default()
+        };
+        let (main, aux) = render(bypass);
+        assert!(main.iter().all(|&v| v == 0.5), "bypass: the dry input");
+        assert!(
+            aux.iter().flatten().all(|&v| v == 0.0),
+            "bypass silences the aux outputs"
+        );
+        let (_, aux) = render(MixerSettings::default());
+        assert_eq!(aux[0], one, "aux outputs carry the stems unscaled");
     }
 
     #[test]

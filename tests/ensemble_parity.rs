@@ -106,6 +106,7 @@ fn streamed(rt: &'static OrtRuntime, set: &Path, tier: LatencyTier, mix: [&[f32]
         parallel_models: false,
         memory_arena: true,
         int8: false,
+        ..SessionConfig::default()
     };
     let factory: BackendFactory = Arc::new(move |spec: BackendSpec| {
         let backend = EnsembleBackend::new(rt, &set, spec.model, config)?;
@@ -141,6 +142,7 @@ fn whole_clip_matches_the_python_reference_and_streaming_stays_close() {
         parallel_models: false,
         memory_arena: true,
         int8: false,
+        ..SessionConfig::default()
     };
 
     let cases = [

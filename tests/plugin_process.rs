@@ -331,3 +331,34 @@ fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allo
         "process() allocated during a model swap"
     );
 }
+
+#[test]
+fn non_finite_input_never_reaches_any_output_bypassed_or_not_and_the_status_says_so() {
+    for bypass in [false, true] {
+        let mut d = Driver::new(2, 48_000.0, 512, ProcessMode::Offline);
+        settle(&d);
+        if bypass {
+            set_param(&d, "bypass", 1.0);
+        }
+        let n = d.latency as usize + 24_000;
+        let mut input = vec![noise(n, 91), noise(n, 92)];
+        input[0][1_000] = f32::NAN;
+        input[1][9_000] = f32::INFINITY;
+        input[0][15_000] = f32::NEG_INFINITY;
+        let out = run(&mut d, &input, &random_blocks(n, 512, 93));
+        let finite = |c: &Vec<f32>| c.iter().all(|v| v.is_finite());
+        assert!(out.main.iter().all(finite), "bypass {bypass}: main output");
+        assert!(
+            out.aux.iter().flatten().all(finite),
+            "bypass {bypass}: aux outputs"
+        );
+        if bypass {
+            assert!(
+                out.aux.iter().flatten().flatten().all(|&v| v == 0.0),
+                "bypass silences the aux outputs"
+            );
+        }
+        let line = d.plugin.status_line();
+        assert!(line.contains("3 NaN/Inf input samples"), "{line}");
+    }
+}

@@ -44,9 +44,41 @@ pub enum SeparationError {
     /// A helper thread could not start or died.
     #[error("{0}")]
     Thread(String),
+    /// Code on the inference side panicked; the panic was caught on its thread.
+    #[error("{stage} panicked: {message}")]
+    Panicked {
+        /// What was being done (loading, preparing, warming up, separating).
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// The backend produced NaN or infinite samples for a window.
+    #[error("the models produced {count} non-finite samples")]
+    NonFinite {
+        /// How many samples of the window were not finite.
+        count: usize,
+    },
+    /// The engine was asked to stop while this was being done.
+    #[error("stopped while {0}")]
+    Cancelled(&'static str),
 }
 
 impl SeparationError {
+    /// Runs `f`, turning a panic inside it into [`SeparationError::Panicked`] for `stage`: the
+    /// inference threads call everything that may run foreign or numeric code through this, so
+    /// a panic ends as an error the user sees instead of a dead thread and a hung render.
+    pub fn catching<T>(
+        stage: &'static str,
+        f: impl FnOnce() -> Result<T, SeparationError>,
+    ) -> Result<T, SeparationError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+            Err(SeparationError::Panicked {
+                stage,
+                message: panic_message(payload.as_ref()),
+            })
+        })
+    }
+
     /// A [`SeparationError::Model`] error.
     pub fn model(model: &str, stage: &str, detail: impl std::fmt::Display) -> Self {
         Self::Model {
@@ -54,6 +86,18 @@ impl SeparationError {
             stage: stage.to_string(),
             detail: detail.to_string(),
         }
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message), or a note that
+/// it had none.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        collapse_whitespace(s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        collapse_whitespace(s)
+    } else {
+        "(no message)".into()
     }
 }
 

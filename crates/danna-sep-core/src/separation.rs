@@ -11,21 +11,28 @@ use std::sync::Arc;
 
 use crate::config::{Config, SessionOverrides};
 use crate::engine::{BackendFactory, SeparationBackend};
-use crate::ensemble::{EnsembleBackend, SessionConfig};
+use crate::ensemble::{EnsembleBackend, SessionConfig, SessionOwner};
 use crate::modelset::find_model_set;
 use crate::runtime;
 use crate::selection::Precision;
 
 /// A factory for the ensemble on the model set in `models` (else the configured folder, else
-/// the default search, see [`crate::modelset::default_model_dirs`]).
+/// the default search, see [`crate::modelset::default_model_dirs`]). Every backend it builds
+/// shares ONNX Runtime sessions with the others it built (a model swap opens only what the old
+/// backend lacked); another factory's backends get sessions of their own while there is room
+/// (see [`SessionConfig::pool_size`]).
 pub fn ensemble_factory(config: &Config, models: Option<PathBuf>) -> BackendFactory {
+    let owner = SessionOwner::unique();
     let runtime_config = config.runtime.clone();
     let overrides = config.sessions;
     let models = models.or_else(|| config.models_dir.clone());
     Arc::new(move |spec| {
         let runtime = runtime::ensure_loaded(&runtime_config)?;
         let set = find_model_set(models.as_deref())?;
-        let sessions = session_config(overrides, spec.precision);
+        let sessions = SessionConfig {
+            owner,
+            ..session_config(overrides, spec.precision)
+        };
         let backend = EnsembleBackend::new(runtime, &set, spec.model, sessions)?;
         Ok(Box::new(backend) as Box<dyn SeparationBackend>)
     })

@@ -281,12 +281,14 @@ fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     let at_48k = LatencyBudget::new(LatencyTier::Live, 48_000, 1024);
     let mut first = rig(EngineConfig::new(at_44k).spec(FULL), factory.clone());
     first.wait_for("ready", |s| s.status.state() == BackendState::Ready);
-    let parked = first.worker.stop().expect("the backend comes back");
+    let parked = first.worker.stop().wait().expect("the backend comes back");
     assert_eq!(parked.spec(), FULL);
 
     // Same spec, another rate: reused, prepared for the new window length.
     let mut second = rig(
-        EngineConfig::new(at_48k).spec(FULL).reusing(Some(parked)),
+        EngineConfig::new(at_48k)
+            .spec(FULL)
+            .reusing(Some(parked.into())),
         factory.clone(),
     );
     second.wait_for("ready", |s| s.status.state() == BackendState::Ready);
@@ -295,8 +297,9 @@ fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     assert_eq!(lengths.len(), 2);
     assert_ne!(lengths[0], lengths[1], "prepared again for 48 kHz windows");
 
-    // Another spec: the parked backend is dropped and a new one built.
-    let parked = second.worker.stop().expect("the backend comes back");
+    // Another spec: the parked backend is dropped and a new one built. The handoff goes to
+    // the next engine before the old worker has necessarily finished.
+    let parked = second.worker.stop();
     let third = rig(
         EngineConfig::new(at_48k).spec(FAST).reusing(Some(parked)),
         factory,

@@ -1,5 +1,5 @@
-//! Two ensemble backends of the same model set in one process share their ONNX Runtime
-//! sessions (the weights are held once), and the last one dropped frees them; int8 precision
+//! Ensemble backends of one engine share their ONNX Runtime sessions; other engines get their
+//! own up to the pool size and share beyond it; the last one dropped frees them; int8 precision
 //! opens the models' int8 files, in sessions of their own. Own test binary, so no other test
 //! opens sessions meanwhile (the tests here take turns: they count the process's sessions).
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use danna_sep_core::engine::{SeparationBackend, StemBuffers};
-use danna_sep_core::ensemble::{live_sessions, EnsembleBackend, SessionConfig};
+use danna_sep_core::ensemble::{live_sessions, EnsembleBackend, SessionConfig, SessionOwner};
 use danna_sep_core::modelset::ModelSet;
 use danna_sep_core::ModelChoice;
 use danna_sep_testkit::runtime::runtime_or_skip;
@@ -17,40 +17,51 @@ use danna_sep_testkit::{TempDir, QUARTER_SET};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
-fn instances_of_one_model_set_share_sessions() {
+fn engines_share_sessions_only_beyond_the_pool_size() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(rt) = runtime_or_skip("instances_of_one_model_set_share_sessions") else {
+    let Some(rt) = runtime_or_skip("engines_share_sessions_only_beyond_the_pool_size") else {
         return;
     };
     let dir = Path::new(QUARTER_SET);
     let set = ModelSet::load(dir).unwrap();
-    let config = SessionConfig::default();
+    let engine = |pool_size| SessionConfig {
+        owner: SessionOwner::unique(),
+        pool_size,
+        ..SessionConfig::default()
+    };
+    let first = engine(2);
     assert_eq!(live_sessions(), 0);
-    let mut a = EnsembleBackend::new(rt, &set, ModelChoice::Full, config).unwrap();
+    let mut a = EnsembleBackend::new(rt, &set, ModelChoice::Full, first).unwrap();
     let opened = live_sessions();
     assert!(opened >= 1);
-    let mut b = EnsembleBackend::new(rt, &set, ModelChoice::Full, config).unwrap();
-    assert_eq!(
-        live_sessions(),
-        opened,
-        "the second instance opened its own session"
-    );
+    // One engine's backends (a staged swap builds the second while the first runs) share.
+    let mut a2 = EnsembleBackend::new(rt, &set, ModelChoice::Full, first).unwrap();
+    assert_eq!(live_sessions(), opened, "a swap re-opened the models");
+    // A second engine runs on sessions of its own: it never waits for the first one's window.
+    let mut b = EnsembleBackend::new(rt, &set, ModelChoice::Full, engine(2)).unwrap();
+    assert_eq!(live_sessions(), 2 * opened);
+    // Beyond the pool size, engines share the least used session (b's: a's has two users) and
+    // take turns on it.
+    let mut c = EnsembleBackend::new(rt, &set, ModelChoice::Full, engine(2)).unwrap();
+    assert_eq!(live_sessions(), 2 * opened, "the pool holds two per file");
 
-    // Both still run, each with its own bound tensors.
-    for backend in [&mut a, &mut b] {
+    // All run, each with its own bound tensors.
+    for backend in [&mut a, &mut a2, &mut b, &mut c] {
         assert_runs_the_quarter_model(backend, 70_000);
     }
 
-    // Other options mean another session.
+    // Other options mean another pool.
     let other = SessionConfig {
         intra_threads: 2,
-        ..config
+        ..engine(2)
     };
-    let c = EnsembleBackend::new(rt, &set, ModelChoice::Full, other).unwrap();
-    assert_eq!(live_sessions(), 2 * opened);
-    drop((a, c));
-    assert_eq!(live_sessions(), opened, "b still holds its sessions");
+    let d = EnsembleBackend::new(rt, &set, ModelChoice::Full, other).unwrap();
+    assert_eq!(live_sessions(), 3 * opened);
+    drop((a, a2, d));
+    assert_eq!(live_sessions(), opened, "b and c share theirs");
     drop(b);
+    assert_eq!(live_sessions(), opened, "c still holds them");
+    drop(c);
     assert_eq!(live_sessions(), 0);
 }
 

@@ -2,9 +2,12 @@
 //! ([`stft`]) and norbert's multichannel Wiener filter ([`wiener`]), as specified in
 //! `models/README.md` ("Reference pipeline").
 //!
+//! [`finite`] keeps what crosses into and out of the models finite.
+//!
 //! Both work on [`SpecBuf`]s, laid out `[channel][frame][bin]` (bins innermost, contiguous),
 //! pre-allocated for a maximum number of frames, so that nothing allocates after construction.
 
+pub mod finite;
 pub mod resample;
 pub mod stft;
 pub mod wiener;

@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+use crate::dsp::finite::sanitize;
+
 /// Stereo input history shared between the audio thread and the inference worker.
 pub struct MixHistory {
     left: Box<[AtomicU32]>,
@@ -55,20 +57,27 @@ impl MixHistory {
         self.left.len()
     }
 
-    /// Appends frames (audio thread only). `right` may equal `left` for mono.
-    pub fn write(&self, left: &[f32], right: &[f32]) {
+    /// Appends frames (audio thread only). `right` may equal `left` for mono. NaN, infinite
+    /// and subnormal samples are stored as 0 (see [`crate::dsp::finite`]); returns how many
+    /// were not finite.
+    pub fn write(&self, left: &[f32], right: &[f32]) -> usize {
         debug_assert_eq!(left.len(), right.len());
         let start = self.written.load(Ordering::Relaxed);
         let end = start + left.len() as u64;
         self.reserved.store(end, Ordering::Relaxed);
         // Readers that observe any of the stores below also observe the reservation.
         fence(Ordering::Release);
+        let mut non_finite = 0;
         for (i, (&l, &r)) in left.iter().zip(right).enumerate() {
             let slot = ((start + i as u64) & self.mask) as usize;
+            let (l, bad_l) = sanitize(l);
+            let (r, bad_r) = sanitize(r);
+            non_finite += usize::from(bad_l) + usize::from(bad_r);
             self.left[slot].store(l.to_bits(), Ordering::Relaxed);
             self.right[slot].store(r.to_bits(), Ordering::Relaxed);
         }
         self.written.store(end, Ordering::Release);
+        non_finite
     }
 
     /// Starts a new stream at the current write position (audio thread only, allocation free).

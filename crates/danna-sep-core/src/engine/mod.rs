@@ -36,7 +36,9 @@ pub use offline::{OfflineError, OfflineReport};
 pub use status::{BackendState, EngineStatus};
 pub use stream::{EngineBlock, StreamingEngine};
 pub use tier::{LatencyTier, TierSpec, MODEL_RATE};
-pub use worker::{InferenceWorker, ParkedBackend, Segment};
+pub use worker::{
+    BackendHandoff, InferenceWorker, ParkedBackend, Segment, MAX_CONSECUTIVE_FAILURES,
+};
 
 use crate::selection::BackendSpec;
 
@@ -103,9 +105,9 @@ pub struct EngineConfig {
     pub offline: bool,
     /// The backend to start with.
     pub spec: BackendSpec,
-    /// A backend from the previous activation: used instead of a new one when its spec is
-    /// `spec`, dropped (on the worker) otherwise.
-    pub reuse: Option<ParkedBackend>,
+    /// The previous activation's backend: used instead of a new one when its spec is `spec`,
+    /// freed (off the host's thread) otherwise.
+    pub reuse: Option<BackendHandoff>,
 }
 
 impl EngineConfig {
@@ -129,8 +131,8 @@ impl EngineConfig {
         Self { spec, ..self }
     }
 
-    /// Reuses `parked` if it runs the same spec.
-    pub fn reusing(self, parked: Option<ParkedBackend>) -> Self {
+    /// Reuses the backend `parked` hands over if it runs the same spec.
+    pub fn reusing(self, parked: Option<BackendHandoff>) -> Self {
         Self {
             reuse: parked,
             ..self
@@ -169,6 +171,7 @@ pub fn build(
             index: i64::MIN,
             epoch: u64::MAX,
             stems: StemBuffers::new(g.segment()),
+            failed: false,
         });
         if free_tx.push(seg).is_err() {
             unreachable!("the free ring has room for the whole pool");
@@ -179,7 +182,7 @@ pub fn build(
         worker::WorkerSetup {
             budget,
             factory,
-            parked: config.reuse,
+            reuse: config.reuse,
             spec: config.spec,
             real_time: !config.offline,
             free: free_rx,

@@ -93,7 +93,7 @@ pub fn separate_stream<E: std::error::Error + 'static>(
         pos += n;
     }
     let backend = shared.status.message();
-    drop(worker.stop());
+    drop(worker.stop().wait());
     let windows = shared.status.hops_done.load(Ordering::Relaxed);
     Ok(OfflineReport {
         frames,

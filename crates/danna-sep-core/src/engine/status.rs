@@ -50,7 +50,14 @@ pub struct EngineStatus {
     pub peak_load: AtomicF32,
     /// Model swaps completed since activation.
     pub swaps_done: AtomicU64,
+    /// Input samples that were NaN or infinite and entered the history as silence.
+    pub non_finite_input: AtomicU64,
+    /// Windows whose separation failed (an error, a panic, non-finite stems); their hops
+    /// played the dry input.
+    pub failed_windows: AtomicU64,
     info: Mutex<Option<Arc<BackendInfo>>>,
+    /// Why the last failed window failed (one line).
+    window_error: Mutex<Option<String>>,
 }
 
 impl Default for EngineStatus {
@@ -63,7 +70,10 @@ impl Default for EngineStatus {
             load: AtomicF32::new(0.0),
             peak_load: AtomicF32::new(0.0),
             swaps_done: AtomicU64::new(0),
+            non_finite_input: AtomicU64::new(0),
+            failed_windows: AtomicU64::new(0),
             info: Mutex::new(None),
+            window_error: Mutex::new(None),
         }
     }
 }
@@ -90,13 +100,42 @@ impl EngineStatus {
         self.info.lock().clone()
     }
 
-    /// The human-readable status line (never called on the audio thread).
+    /// The human-readable status line (never called on the audio thread): the backend's, then
+    /// what went wrong along the way ([`Self::health`]).
     pub fn message(&self) -> String {
-        match (self.state(), self.info()) {
+        let line = match (self.state(), self.info()) {
             (BackendState::Stopped, _) => "stopped".into(),
             (BackendState::Loading, _) | (_, None) => "loading".into(),
             (_, Some(info)) => info.status_line(),
+        };
+        match self.health() {
+            Some(health) => format!("{line}; {health}"),
+            None => line,
         }
+    }
+
+    /// Bad input and failed windows since activation, or `None` when there were none.
+    pub fn health(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        let bad = self.non_finite_input.load(Ordering::Relaxed);
+        if bad > 0 {
+            parts.push(format!("{bad} NaN/Inf input samples replaced by silence"));
+        }
+        let failed = self.failed_windows.load(Ordering::Relaxed);
+        if failed > 0 {
+            let s = if failed == 1 { "" } else { "s" };
+            let why = self.window_error.lock().clone().unwrap_or_default();
+            parts.push(format!(
+                "{failed} window{s} failed and played dry (last: {why})"
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// Counts a failed window and keeps its reason (worker thread).
+    pub fn window_failed(&self, reason: String) {
+        *self.window_error.lock() = Some(reason);
+        self.failed_windows.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records one finished hop's load.

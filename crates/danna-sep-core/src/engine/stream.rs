@@ -182,7 +182,13 @@ impl StreamingEngine {
             n <= self.block.dry_weight.len(),
             "block larger than the announced maximum"
         );
-        self.shared.history.write(left, right);
+        let non_finite = self.shared.history.write(left, right);
+        if non_finite > 0 {
+            self.shared
+                .status
+                .non_finite_input
+                .fetch_add(non_finite as u64, Ordering::Relaxed);
+        }
         let start = self.pos;
         self.pos += n as i64;
         self.block.frames = n;
@@ -277,8 +283,17 @@ impl StreamingEngine {
             index: self.cur.index,
             seg: self.cur.seg.take(),
         };
-        let seg = self.fetch(k);
-        if seg.is_none() && self.shared.status.state() == BackendState::Ready {
+        let fetched = self.fetch(k);
+        // A failed window was counted by the worker; the dry input stands in for it.
+        let failed = fetched.as_ref().is_some_and(|s| s.failed);
+        let seg = match fetched {
+            Some(seg) if failed => {
+                self.recycle(seg);
+                None
+            }
+            seg => seg,
+        };
+        if seg.is_none() && !failed && self.shared.status.state() == BackendState::Ready {
             self.shared
                 .status
                 .missed_hops

@@ -1,9 +1,11 @@
 //! Backends for tests and benchmarks of the engine: transparent, deliberately slow, or shaped so
 //! that any misplaced window shows in the output. Not used by the plugin or the CLI.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::backend::{SeparationBackend, StemBuffers};
+use crate::dsp::finite::denormals_flush_on_this_thread;
 use crate::error::SeparationError;
 use crate::stems::STEM_COUNT;
 
@@ -168,6 +170,99 @@ impl SeparationBackend for RecordingBackend {
             .unwrap_or_else(|e| e.into_inner())
             .warmed_up
             .push(frames);
+        Ok(())
+    }
+}
+
+/// What a [`FaultyBackend`] does with one window, or at one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Behave (identity).
+    None,
+    /// Return an error.
+    Error,
+    /// Panic.
+    Panic,
+    /// Return NaN and infinite stems.
+    NonFinite,
+}
+
+/// Which fault a [`FaultyBackend`] shows for its `n`-th window (0-based, warm-up included).
+pub type FaultPlan = Arc<dyn Fn(usize) -> Fault + Send + Sync>;
+
+/// The identity backend that fails as planned: per window (see [`FaultPlan`]) and, once, in
+/// `prepare` or `warm_up`. Records how many windows it was asked for and whether its threads
+/// flush subnormals to zero.
+#[derive(Clone)]
+pub struct FaultyBackend {
+    /// Per window.
+    pub plan: FaultPlan,
+    /// In `prepare`.
+    pub prepare: Fault,
+    /// In `warm_up`.
+    pub warm_up: Fault,
+    /// Windows asked for so far.
+    pub windows: Arc<AtomicUsize>,
+    /// Set when a call ran on a thread whose subnormal arithmetic did not flush to zero.
+    pub saw_denormals: Arc<AtomicBool>,
+}
+
+impl FaultyBackend {
+    /// Fails each window as `plan` says; `prepare` and `warm_up` behave.
+    pub fn new(plan: impl Fn(usize) -> Fault + Send + Sync + 'static) -> Self {
+        Self {
+            plan: Arc::new(plan),
+            prepare: Fault::None,
+            warm_up: Fault::None,
+            windows: Arc::new(AtomicUsize::new(0)),
+            saw_denormals: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn probe(&self) {
+        if !denormals_flush_on_this_thread() {
+            self.saw_denormals.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn act(fault: Fault, stage: &str) -> Result<(), SeparationError> {
+    match fault {
+        Fault::Error => Err(SeparationError::model("faulty", stage, "planned failure")),
+        Fault::Panic => panic!("planned panic in {stage}"),
+        Fault::None | Fault::NonFinite => Ok(()),
+    }
+}
+
+impl SeparationBackend for FaultyBackend {
+    fn describe(&self) -> String {
+        "faulty identity test backend".into()
+    }
+
+    fn prepare(&mut self, _frames: usize) -> Result<(), SeparationError> {
+        self.probe();
+        act(self.prepare, "prepare")
+    }
+
+    fn warm_up(&mut self, _frames: usize) -> Result<(), SeparationError> {
+        self.probe();
+        act(self.warm_up, "warm-up")
+    }
+
+    fn separate(
+        &mut self,
+        mix: [&[f32]; 2],
+        stems: &mut StemBuffers,
+    ) -> Result<(), SeparationError> {
+        self.probe();
+        let n = self.windows.fetch_add(1, Ordering::SeqCst);
+        let fault = (self.plan)(n);
+        act(fault, "separate")?;
+        IdentityBackend.separate(mix, stems)?;
+        if fault == Fault::NonFinite {
+            stems.channel_mut(0, 0)[0] = f32::NAN;
+            stems.channel_mut(1, 1)[1] = f32::INFINITY;
+        }
         Ok(())
     }
 }

@@ -12,10 +12,22 @@
 //! Offline (host bounce), the worker builds the new backend itself, before the first window
 //! that the request's block could not yet see, so a render is the same on every run.
 //!
-//! # Re-activation
-//! [`InferenceWorker::stop`] hands the backend back as a [`ParkedBackend`]; passing it to the
-//! next engine for the same spec skips the model load (it is only prepared for the new window
-//! length), which is what a host's deactivate/activate cycle or a sample-rate change costs.
+//! # Stopping never waits
+//! [`InferenceWorker::stop`] sets the stop flag and returns at once with a [`BackendHandoff`]:
+//! the host's main thread (deactivate, re-activate) never waits for a window or a model load.
+//! The worker ends after the step it is in (a window, or one of factory / prepare / warm-up)
+//! and puts its backend into the handoff. Passing the handoff to the next engine for the same
+//! spec skips the model load: the new worker thread takes the backend out (waiting there, not
+//! on the host's thread, for the old one to finish its step) and only prepares it for the new
+//! window length. A handoff nobody takes lets the old thread free its backend itself.
+//!
+//! # Failures are contained
+//! Everything the worker runs (factory, prepare, warm-up, every window) goes through
+//! [`SeparationError::catching`]: a panic becomes an error. A window that fails, panics or
+//! comes back with non-finite samples is counted and its hop plays dry; only
+//! [`MAX_CONSECUTIVE_FAILURES`] failures in a row end separation (state Failed, audio dry). The
+//! thread publishes Stopped or Failed whatever way it ends, so an offline render that waits for
+//! results always ends. Inference threads flush subnormals to zero ([`flush_denormals_on_this_thread`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -31,6 +43,7 @@ use super::latency::LatencyBudget;
 use super::status::BackendState;
 use super::window_resampler::WindowResampler;
 use super::{BackendRequest, EngineShared, FIRST_SEGMENT};
+use crate::dsp::finite::{count_non_finite, flush_denormals_on_this_thread};
 use crate::error::{one_line, SeparationError};
 use crate::selection::BackendSpec;
 use crate::stems::STEM_COUNT;
@@ -43,6 +56,8 @@ pub struct Segment {
     pub epoch: u64,
     /// The stems of the segment, at the host rate.
     pub stems: StemBuffers,
+    /// The window failed: there are no stems, the dry input stands in for this hop.
+    pub failed: bool,
 }
 
 /// A backend kept between two activations, with the spec it was built for.
@@ -61,50 +76,143 @@ impl ParkedBackend {
 /// How long the worker sleeps when there is nothing to do.
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
-/// Owns the worker thread; stopping (or dropping) it joins the thread.
+/// Failed windows in a row after which the worker gives up (state Failed, audio dry): one bad
+/// window is a glitch, this many means the backend is broken.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// Owns the worker thread. [`Self::stop`] does not wait for it; dropping a worker that was not
+/// stopped stops it and waits (the CLI and tests, which need the thread gone).
 pub struct InferenceWorker {
     shared: Arc<EngineShared>,
-    handle: Option<JoinHandle<Option<ParkedBackend>>>,
+    handoff: Option<BackendHandoff>,
 }
 
-/// What the worker thread starts with.
-pub(crate) struct WorkerSetup {
-    pub budget: LatencyBudget,
-    pub factory: BackendFactory,
-    pub parked: Option<ParkedBackend>,
-    /// The spec to build first (a request that arrives meanwhile is a swap, not a new start).
-    pub spec: BackendSpec,
-    /// Real time: warm the backend up before Ready and load swaps on a loader thread.
-    pub real_time: bool,
-    pub free: Consumer<Box<Segment>>,
-    pub done: Producer<Box<Segment>>,
+/// The backend of a stopped worker, available once the worker has finished the step it was in.
+/// Dropped untaken, the worker thread frees the backend itself.
+pub struct BackendHandoff {
+    ready: Option<ParkedBackend>,
+    pending: Option<(JoinHandle<()>, mpsc::Receiver<Option<ParkedBackend>>)>,
+}
+
+impl From<ParkedBackend> for BackendHandoff {
+    fn from(parked: ParkedBackend) -> Self {
+        Self {
+            ready: Some(parked),
+            pending: None,
+        }
+    }
+}
+
+impl BackendHandoff {
+    /// Whether the worker has finished (taking the backend then does not block).
+    pub fn is_finished(&self) -> bool {
+        self.pending.as_ref().is_none_or(|(h, _)| h.is_finished())
+    }
+
+    /// Waits for the worker thread to end and takes its backend (`None` if it had none, or
+    /// failed). Blocks for the rest of the worker's current step: not for a host's main thread
+    /// except where the plugin's code must be gone (instance destruction).
+    pub fn wait(mut self) -> Option<ParkedBackend> {
+        if let Some((handle, rx)) = self.pending.take() {
+            let _ = handle.join();
+            self.ready = rx.try_recv().ok().flatten();
+        }
+        self.ready.take()
+    }
+
+    /// Lets the backend go without waiting: a reaper thread waits for the worker and frees
+    /// the backend (if no thread can be started, the worker frees it itself when it ends).
+    pub fn discard(self) {
+        let _ = std::thread::Builder::new()
+            .name("danna-sep-reaper".into())
+            .spawn(move || drop(self.wait()));
+    }
+
+    /// [`Self::wait`], but gives up (and leaves the old thread to free its backend) when
+    /// `stop` is set meanwhile.
+    fn wait_unless(mut self, stop: &std::sync::atomic::AtomicBool) -> Option<ParkedBackend> {
+        let Some((handle, rx)) = self.pending.take() else {
+            return self.ready.take();
+        };
+        loop {
+            match rx.recv_timeout(IDLE_POLL * 5) {
+                Ok(parked) => {
+                    // Sent as the thread's last act: the join is immediate.
+                    let _ = handle.join();
+                    return parked;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) if stop.load(Ordering::Acquire) => {
+                    return None
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
 }
 
 impl InferenceWorker {
-    /// Starts the worker thread.
+    /// Starts the worker thread; if no thread can be started, the engine reports Failed and
+    /// passes audio through dry.
     pub(crate) fn spawn(shared: Arc<EngineShared>, setup: WorkerSetup) -> Self {
         let thread_shared = shared.clone();
-        let handle = std::thread::Builder::new()
+        let (tx, rx) = mpsc::channel();
+        let started = std::thread::Builder::new()
             .name("danna-sep-inference".into())
-            .spawn(move || worker_main(&thread_shared, setup))
-            .expect("spawning the inference thread");
-        Self {
-            shared,
-            handle: Some(handle),
-        }
+            .spawn(move || {
+                flush_denormals_on_this_thread();
+                let spec = setup.spec;
+                let ended = SeparationError::catching("the inference worker", || {
+                    Ok(worker_main(&thread_shared, setup))
+                });
+                let status = &thread_shared.status;
+                let parked = match ended {
+                    Ok(parked) => parked,
+                    Err(e) => {
+                        status.publish(
+                            BackendState::Failed,
+                            BackendInfo::failed(spec, one_line(&e)),
+                        );
+                        None
+                    }
+                };
+                // Whatever happened, nobody waits for a result from this thread any more.
+                if matches!(status.state(), BackendState::Loading | BackendState::Ready) {
+                    status.set_state(BackendState::Stopped);
+                }
+                let _ = tx.send(parked);
+            });
+        let handoff = match started {
+            Ok(handle) => Some(BackendHandoff {
+                ready: None,
+                pending: Some((handle, rx)),
+            }),
+            Err(e) => {
+                let e = SeparationError::Thread(format!("starting the inference thread: {e}"));
+                shared.status.publish(
+                    BackendState::Failed,
+                    BackendInfo::failed(BackendSpec::default(), one_line(&e)),
+                );
+                None
+            }
+        };
+        Self { shared, handoff }
     }
 
-    /// Stops and joins the thread (blocks until the current window is done) and hands back the
-    /// backend it ran, for the next activation (`None` once stopped, or if none was running).
-    pub fn stop(&mut self) -> Option<ParkedBackend> {
+    /// Asks the thread to stop and returns at once (see the module docs): the backend comes
+    /// back through the handoff when the thread has finished its current step.
+    pub fn stop(&mut self) -> BackendHandoff {
         self.shared.stop.store(true, Ordering::Release);
-        self.handle.take().and_then(|h| h.join().ok().flatten())
+        self.handoff.take().unwrap_or(BackendHandoff {
+            ready: None,
+            pending: None,
+        })
     }
 }
 
 impl Drop for InferenceWorker {
     fn drop(&mut self) {
-        if let Some(parked) = self.stop() {
+        if let Some(parked) = self.stop().wait() {
             dispose(parked.backend);
         }
     }
@@ -119,27 +227,63 @@ fn dispose(backend: Box<dyn SeparationBackend>) {
         .spawn(move || drop(backend));
 }
 
-/// Prepares `backend` for windows of `frames` (and warms it up in real time).
-fn prepared(
-    mut backend: Box<dyn SeparationBackend>,
-    frames: usize,
-    warm_up: bool,
-) -> Result<Box<dyn SeparationBackend>, SeparationError> {
-    backend.prepare(frames)?;
-    if warm_up {
-        backend.warm_up(frames)?;
-    }
-    Ok(backend)
+/// What the worker thread starts with.
+pub(crate) struct WorkerSetup {
+    pub budget: LatencyBudget,
+    pub factory: BackendFactory,
+    /// The previous activation's backend, when it may be reused.
+    pub reuse: Option<BackendHandoff>,
+    /// The spec to build first (a request that arrives meanwhile is a swap, not a new start).
+    pub spec: BackendSpec,
+    /// Real time: warm the backend up before Ready and load swaps on a loader thread.
+    pub real_time: bool,
+    pub free: Consumer<Box<Segment>>,
+    pub done: Producer<Box<Segment>>,
 }
 
-/// Builds and prepares the backend for `spec`.
+/// Why building a backend did not give one to run.
+enum BuildOutcome {
+    /// Built and prepared (and warmed up, in real time).
+    Ready(Box<dyn SeparationBackend>),
+    /// The engine was stopped between two steps; the backend, if the factory made one, is
+    /// worth parking (it is prepared again when reused).
+    Stopped(Option<Box<dyn SeparationBackend>>),
+    Failed(SeparationError),
+}
+
+/// Builds (unless `backend` is given), prepares and, for `warm_up`, warms up the backend for
+/// `spec`, one guarded step at a time, checking `stop` between the steps.
 fn build_backend(
     factory: &BackendFactory,
     spec: BackendSpec,
+    backend: Option<Box<dyn SeparationBackend>>,
     frames: usize,
     warm_up: bool,
-) -> Result<Box<dyn SeparationBackend>, SeparationError> {
-    prepared(factory(spec)?, frames, warm_up)
+    stop: &std::sync::atomic::AtomicBool,
+) -> BuildOutcome {
+    let stopped = || stop.load(Ordering::Acquire);
+    let mut backend = match backend {
+        Some(b) => b,
+        None => match SeparationError::catching("loading the models", || factory(spec)) {
+            Ok(b) => b,
+            Err(e) => return BuildOutcome::Failed(e),
+        },
+    };
+    if stopped() {
+        return BuildOutcome::Stopped(Some(backend));
+    }
+    if let Err(e) = SeparationError::catching("preparing the models", || backend.prepare(frames)) {
+        return BuildOutcome::Failed(e);
+    }
+    if warm_up {
+        if stopped() {
+            return BuildOutcome::Stopped(Some(backend));
+        }
+        if let Err(e) = SeparationError::catching("warming up", || backend.warm_up(frames)) {
+            return BuildOutcome::Failed(e);
+        }
+    }
+    BuildOutcome::Ready(backend)
 }
 
 /// What `backend`, built for `spec`, publishes.
@@ -150,17 +294,19 @@ fn info_of(spec: BackendSpec, backend: &dyn SeparationBackend) -> BackendInfo {
     }
 }
 
-fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBackend> {
+fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedBackend> {
     let status = &shared.status;
     let WorkerSetup {
         budget,
         factory,
-        mut parked,
+        reuse,
         spec: first,
         real_time,
         free,
         done,
     } = setup;
+    // Waits here (not on the host's thread) for the previous worker to finish its step.
+    let mut parked = reuse.and_then(|h| h.wait_unless(&shared.stop));
     let fail = |spec, e: &SeparationError| {
         status.publish(BackendState::Failed, BackendInfo::failed(spec, one_line(e)))
     };
@@ -174,18 +320,20 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
     let frames = resampler.model_frames();
     let mut spec = first;
     let backend = loop {
-        let built = match parked.take() {
-            Some(p) if p.spec == spec => prepared(p.backend, frames, real_time),
-            other => {
-                if let Some(p) = other {
-                    dispose(p.backend);
-                }
-                build_backend(&factory, spec, frames, real_time)
+        let reused = match parked.take() {
+            Some(p) if p.spec == spec => Some(p.backend),
+            Some(p) => {
+                dispose(p.backend);
+                None
             }
+            None => None,
         };
-        match built {
-            Ok(backend) => break backend,
-            Err(e) => {
+        match build_backend(&factory, spec, reused, frames, real_time, &shared.stop) {
+            BuildOutcome::Ready(backend) => break backend,
+            BuildOutcome::Stopped(backend) => {
+                return backend.map(|backend| ParkedBackend { spec, backend })
+            }
+            BuildOutcome::Failed(e) => {
                 fail(spec, &e);
                 // Audio passes through dry meanwhile. Another model choice may load, so wait
                 // for one (or for the end) instead of giving up.
@@ -200,9 +348,12 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
             }
         }
     };
+    if shared.stop.load(Ordering::Acquire) {
+        return Some(ParkedBackend { spec, backend });
+    }
     status.publish(BackendState::Ready, info_of(spec, backend.as_ref()));
     let mut w = WorkerLoop {
-        shared,
+        shared: shared.clone(),
         budget,
         factory,
         real_time,
@@ -210,6 +361,7 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
         backend,
         failed: None,
         loading: None,
+        consecutive_failures: 0,
         stems: StemBuffers::new(frames),
         model: [vec![0.0; frames], vec![0.0; frames]],
         host: std::array::from_fn(|_| vec![0.0; budget.geometry.window()]),
@@ -218,7 +370,14 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
         done,
         spare: None,
     };
-    match w.run() {
+    let ended = w.run();
+    if let Some(loading) = w.loading.take() {
+        // The loader stops between its steps too; its backend is not needed any more.
+        if let Ok(BuildOutcome::Ready(b) | BuildOutcome::Stopped(Some(b))) = loading.result.recv() {
+            dispose(b);
+        }
+    }
+    match ended {
         Ok(()) => {
             status.set_state(BackendState::Stopped);
             Some(ParkedBackend {
@@ -228,7 +387,11 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
         }
         Err(e) => {
             let mut info = info_of(w.spec, w.backend.as_ref());
-            info.error = Some(format!("separation failed: {}", one_line(&e)));
+            info.error = Some(format!(
+                "separation stopped after {MAX_CONSECUTIVE_FAILURES} failed windows in a row, \
+                 audio passes through dry: {}",
+                one_line(&e)
+            ));
             status.publish(BackendState::Failed, info);
             None
         }
@@ -238,11 +401,11 @@ fn worker_main(shared: &EngineShared, setup: WorkerSetup) -> Option<ParkedBacken
 /// A backend being built on the loader thread.
 struct Loading {
     spec: BackendSpec,
-    result: mpsc::Receiver<Result<Box<dyn SeparationBackend>, SeparationError>>,
+    result: mpsc::Receiver<BuildOutcome>,
 }
 
-struct WorkerLoop<'a> {
-    shared: &'a EngineShared,
+struct WorkerLoop {
+    shared: Arc<EngineShared>,
     budget: LatencyBudget,
     factory: BackendFactory,
     real_time: bool,
@@ -251,6 +414,8 @@ struct WorkerLoop<'a> {
     /// The spec whose build failed last; not retried until another is requested.
     failed: Option<BackendSpec>,
     loading: Option<Loading>,
+    /// Windows in a row that failed.
+    consecutive_failures: u32,
     resampler: WindowResampler,
     free: Consumer<Box<Segment>>,
     done: Producer<Box<Segment>>,
@@ -260,7 +425,8 @@ struct WorkerLoop<'a> {
     stems: StemBuffers,
 }
 
-impl WorkerLoop<'_> {
+impl WorkerLoop {
+    /// Separates windows until stopped; an error means too many failed windows in a row.
     fn run(&mut self) -> Result<(), SeparationError> {
         let g = self.budget.geometry;
         let mut epoch = u64::MAX;
@@ -291,6 +457,7 @@ impl WorkerLoop<'_> {
             };
             seg.index = k;
             seg.epoch = epoch;
+            seg.failed = false;
             if k * g.hop as i64 >= self.shared.input_end.load(Ordering::Acquire) {
                 // Output that starts past the end of the input is trimmed off anyway.
                 seg.stems.channels_mut().for_each(|c| c.fill(0.0));
@@ -306,25 +473,51 @@ impl WorkerLoop<'_> {
                 next = k + 1;
                 continue;
             }
-            let [ml, mr] = &mut self.model;
-            self.resampler.to_model([hl, hr], ml, mr)?;
-            self.backend.separate([ml, mr], &mut self.stems)?;
-            let mut dest: [&mut [f32]; STEM_COUNT * 2] = {
-                let mut it = seg.stems.channels_mut();
-                std::array::from_fn(|_| it.next().expect("eight channels"))
-            };
-            self.resampler
-                .to_host(&mut self.stems, g.left_context, &mut dest)?;
-            let elapsed = started.elapsed().as_secs_f64();
-            let hop_seconds = g.hop as f64 / self.budget.sample_rate as f64;
-            self.shared
-                .status
-                .record_load((elapsed / hop_seconds) as f32);
-            self.shared.status.hops_done.fetch_add(1, Ordering::Relaxed);
-            self.deliver(seg, k);
+            let outcome =
+                SeparationError::catching("separating a window", || self.separate(&mut seg));
             next = k + 1;
+            match outcome {
+                Ok(()) => {
+                    self.consecutive_failures = 0;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let hop_seconds = g.hop as f64 / self.budget.sample_rate as f64;
+                    let status = &self.shared.status;
+                    status.record_load((elapsed / hop_seconds) as f32);
+                    status.hops_done.fetch_add(1, Ordering::Relaxed);
+                    self.deliver(seg, k);
+                }
+                Err(e) => {
+                    seg.failed = true;
+                    self.deliver(seg, k);
+                    self.consecutive_failures += 1;
+                    self.shared.status.window_failed(one_line(&e));
+                    if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                        return Err(e);
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The window in `self.host` through the resampler and the backend into `seg`. Stems that
+    /// are not finite are refused before they reach the resampler (whose FFT would panic on
+    /// them) or the audio thread.
+    fn separate(&mut self, seg: &mut Segment) -> Result<(), SeparationError> {
+        let g = self.budget.geometry;
+        let [hl, hr] = &self.host;
+        let [ml, mr] = &mut self.model;
+        self.resampler.to_model([hl, hr], ml, mr)?;
+        self.backend.separate([ml, mr], &mut self.stems)?;
+        let count: usize = self.stems.channels_mut().map(|c| count_non_finite(c)).sum();
+        if count > 0 {
+            return Err(SeparationError::NonFinite { count });
+        }
+        let mut channels = seg.stems.channels_mut();
+        let mut dest: [&mut [f32]; STEM_COUNT * 2] =
+            std::array::from_fn(|_| channels.next().unwrap_or_default());
+        self.resampler
+            .to_host(&mut self.stems, g.left_context, &mut dest)
     }
 
     /// Real time: starts loading a newly requested spec on the loader thread, or installs the
@@ -332,11 +525,11 @@ impl WorkerLoop<'_> {
     fn poll_swap(&mut self) {
         if let Some(loading) = &self.loading {
             let outcome = match loading.result.try_recv() {
-                Ok(result) => result,
+                Ok(outcome) => outcome,
                 Err(mpsc::TryRecvError::Empty) => return,
-                Err(mpsc::TryRecvError::Disconnected) => Err(SeparationError::Thread(
-                    "the model loader thread died".into(),
-                )),
+                Err(mpsc::TryRecvError::Disconnected) => BuildOutcome::Failed(
+                    SeparationError::Thread("the model loader thread died".into()),
+                ),
             };
             let spec = loading.spec;
             self.loading = None;
@@ -353,11 +546,14 @@ impl WorkerLoop<'_> {
         }
         let (tx, rx) = mpsc::channel();
         let factory = self.factory.clone();
+        let shared = self.shared.clone();
         let frames = self.resampler.model_frames();
         let started = std::thread::Builder::new()
             .name("danna-sep-loader".into())
             .spawn(move || {
-                let _ = tx.send(build_backend(&factory, wanted, frames, true));
+                flush_denormals_on_this_thread();
+                let built = build_backend(&factory, wanted, None, frames, true, &shared.stop);
+                let _ = tx.send(built);
             });
         match started {
             Ok(_) => {
@@ -368,7 +564,7 @@ impl WorkerLoop<'_> {
             }
             Err(e) => self.finish_swap(
                 wanted,
-                Err(SeparationError::Thread(format!(
+                BuildOutcome::Failed(SeparationError::Thread(format!(
                     "starting the model loader thread: {e}"
                 ))),
             ),
@@ -390,7 +586,7 @@ impl WorkerLoop<'_> {
             return;
         }
         let frames = self.resampler.model_frames();
-        let outcome = build_backend(&self.factory, spec, frames, false);
+        let outcome = build_backend(&self.factory, spec, None, frames, false, &self.shared.stop);
         self.finish_swap(spec, outcome);
     }
 
@@ -403,14 +599,10 @@ impl WorkerLoop<'_> {
         }
     }
 
-    fn finish_swap(
-        &mut self,
-        spec: BackendSpec,
-        outcome: Result<Box<dyn SeparationBackend>, SeparationError>,
-    ) {
+    fn finish_swap(&mut self, spec: BackendSpec, outcome: BuildOutcome) {
         let status = &self.shared.status;
         match outcome {
-            Ok(new) => {
+            BuildOutcome::Ready(new) => {
                 let old = std::mem::replace(&mut self.backend, new);
                 self.spec = spec;
                 self.failed = None;
@@ -418,7 +610,13 @@ impl WorkerLoop<'_> {
                 status.swaps_done.fetch_add(1, Ordering::Release);
                 dispose(old);
             }
-            Err(e) => {
+            // Stopping: the worker's loop ends before the next window.
+            BuildOutcome::Stopped(backend) => {
+                if let Some(b) = backend {
+                    dispose(b);
+                }
+            }
+            BuildOutcome::Failed(e) => {
                 self.failed = Some(spec);
                 let mut info = info_of(self.spec, self.backend.as_ref());
                 info.error = Some(format!(

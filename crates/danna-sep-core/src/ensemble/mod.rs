@@ -22,7 +22,7 @@ mod waveform;
 
 pub use blend::BlendPlan;
 pub use mask::MaskRunner;
-pub use session::{live_sessions, OrtModel, SessionConfig};
+pub use session::{live_sessions, OrtModel, SessionConfig, SessionOwner};
 pub use waveform::WaveformRunner;
 
 use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
@@ -265,15 +265,21 @@ impl SeparationBackend for EnsembleBackend {
             std::thread::scope(|scope| {
                 let waveform = std::thread::Builder::new()
                     .name("danna-sep-waveform".into())
-                    .spawn_scoped(scope, move || run_waveforms(waves.into_iter(), mix))
+                    .spawn_scoped(scope, move || {
+                        crate::dsp::finite::flush_denormals_on_this_thread();
+                        SeparationError::catching("the waveform model", || {
+                            run_waveforms(waves.into_iter(), mix)
+                        })
+                    })
                     .map_err(|e| {
                         SeparationError::Thread(format!("starting the waveform thread: {e}"))
                     })?;
                 let masked = run_masks(masks.into_iter(), x, mag, stft);
-                let waved = waveform.join().unwrap_or_else(|_| {
-                    Err(SeparationError::Thread(
-                        "the waveform model panicked".into(),
-                    ))
+                let waved = waveform.join().unwrap_or_else(|payload| {
+                    Err(SeparationError::Panicked {
+                        stage: "the waveform model",
+                        message: crate::error::panic_message(payload.as_ref()),
+                    })
                 });
                 masked.and(waved)
             })?;

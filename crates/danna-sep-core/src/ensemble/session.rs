@@ -36,6 +36,13 @@ pub struct SessionConfig {
     /// smaller) where the model set has one; lossy, so off unless the user chooses it. Models
     /// without an int8 file run in float32.
     pub int8: bool,
+    /// The engine whose models these are: its models share sessions with each other (and
+    /// with the backend a staged swap replaces), and get sessions of their own while a file's
+    /// pool has room (see [`Self::pool_size`]).
+    pub owner: SessionOwner,
+    /// Sessions per model file in this process at most: engines beyond it share the least
+    /// used one and take turns on it. Each session holds its own copy of the weights.
+    pub pool_size: usize,
 }
 
 impl Default for SessionConfig {
@@ -48,6 +55,9 @@ impl Default for SessionConfig {
             parallel_models: cores >= 2,
             memory_arena: true,
             int8: false,
+            owner: SessionOwner::default(),
+            // One engine per core runs without waiting for another.
+            pool_size: cores,
         }
     }
 }
@@ -93,10 +103,11 @@ struct Bound {
     binding: IoBinding,
 }
 
-/// One ONNX Runtime session, shared by every `OrtModel` in the process that opens the same file
-/// with the same options: a second plugin instance of the same model set holds no second copy
-/// of the weights (or of the activation memory). Runs are serialised by the lock; it is taken
-/// by inference workers only, never by an audio thread.
+/// One ONNX Runtime session. Every `OrtModel` that opens the same file with the same options
+/// takes one from that key's [`SessionPool`]: the models of one engine share a session (a model
+/// swap re-opens nothing), and up to [`SessionConfig::pool_size`] engines each get their own,
+/// so two plugin instances run side by side instead of taking turns. Runs are serialised by the
+/// lock, which is taken by inference workers only, never by an audio thread.
 struct SharedSession {
     session: Mutex<Session>,
 }
@@ -109,38 +120,111 @@ struct SessionKey {
     memory_arena: bool,
 }
 
-/// Sessions alive in this process. Weak: the last `OrtModel` using a session frees it.
-static SESSIONS: Mutex<Vec<(SessionKey, Weak<SharedSession>)>> = Mutex::new(Vec::new());
+/// The sessions open for one key, each with the engine that opened it. Weak: the last
+/// `OrtModel` using a session frees it.
+struct SessionPool<S = SharedSession> {
+    sessions: Vec<(SessionOwner, Weak<S>)>,
+}
 
-/// The session for `key`, opened unless one is alive. The registry stays locked while a file
-/// loads, so two instances starting together load it once.
+impl<S> Default for SessionPool<S> {
+    fn default() -> Self {
+        Self {
+            sessions: Vec::new(),
+        }
+    }
+}
+
+impl<S> SessionPool<S> {
+    /// The session `owner` should use, or `None` when it should open one of its own: its own
+    /// session if it has one; a new one while the pool has room; else the least shared one.
+    fn pick(&mut self, owner: SessionOwner, pool_size: usize) -> Option<Arc<S>> {
+        self.sessions.retain(|(_, weak)| weak.strong_count() > 0);
+        let live = || {
+            self.sessions
+                .iter()
+                .filter_map(|(o, weak)| Some((*o, weak.upgrade()?)))
+        };
+        if let Some((_, own)) = live().find(|(o, _)| *o == owner) {
+            return Some(own);
+        }
+        if self.sessions.len() < pool_size.max(1) {
+            return None;
+        }
+        live()
+            .min_by_key(|(_, s)| Arc::strong_count(s))
+            .map(|(_, s)| s)
+    }
+}
+
+/// Which engine (backend factory) opened a session; see [`SessionConfig::owner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SessionOwner(u64);
+
+impl SessionOwner {
+    /// A new owner, distinct from every other in this process.
+    pub fn unique() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The pools of this process, one per key. The registry is locked only to find a key's pool;
+/// a file loads under its pool's lock, so two instances starting together load it once, and
+/// instances of other files (or other options) load at the same time.
+static SESSIONS: Mutex<Vec<(SessionKey, Arc<Mutex<SessionPool>>)>> = Mutex::new(Vec::new());
+
+/// The pool for `key`, created if there is none. Holds the registry lock only for the lookup.
+fn pool_for(key: &SessionKey) -> Arc<Mutex<SessionPool>> {
+    let mut pools = SESSIONS.lock();
+    // Forget pools with no live session that nobody is loading into.
+    pools.retain(|(_, pool)| {
+        Arc::strong_count(pool) > 1
+            || pool
+                .try_lock()
+                .is_none_or(|p| p.sessions.iter().any(|(_, w)| w.strong_count() > 0))
+    });
+    match pools.iter().find(|(k, _)| k == key) {
+        Some((_, pool)) => pool.clone(),
+        None => {
+            let pool = Arc::new(Mutex::new(SessionPool::default()));
+            pools.push((key.clone(), pool.clone()));
+            pool
+        }
+    }
+}
+
+/// A session for `key` on behalf of `owner` (see [`SessionPool::pick`]), opened if needed.
 fn shared_session(
     environment: &ort::environment::Environment,
     key: SessionKey,
+    owner: SessionOwner,
+    pool_size: usize,
 ) -> Result<Arc<SharedSession>, String> {
-    let mut sessions = SESSIONS.lock();
-    sessions.retain(|(_, weak)| weak.strong_count() > 0);
-    if let Some(shared) = sessions
-        .iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, weak)| weak.upgrade())
-    {
+    let pool = pool_for(&key);
+    let mut pool = pool.lock();
+    if let Some(shared) = pool.pick(owner, pool_size) {
         return Ok(shared);
     }
     let shared = Arc::new(SharedSession {
         session: Mutex::new(open_session(environment, &key)?),
     });
-    sessions.push((key, Arc::downgrade(&shared)));
+    pool.sessions.push((owner, Arc::downgrade(&shared)));
     Ok(shared)
 }
 
 /// Number of distinct ONNX Runtime sessions alive in this process (for tests and benchmarks).
 pub fn live_sessions() -> usize {
-    SESSIONS
-        .lock()
+    let pools: Vec<_> = SESSIONS.lock().iter().map(|(_, p)| p.clone()).collect();
+    pools
         .iter()
-        .filter(|(_, weak)| weak.strong_count() > 0)
-        .count()
+        .map(|p| {
+            p.lock()
+                .sessions
+                .iter()
+                .filter(|(_, weak)| weak.strong_count() > 0)
+                .count()
+        })
+        .sum()
 }
 
 /// An ONNX model with one float input and one float output (the manifest's `input_name` and
@@ -176,7 +260,8 @@ impl OrtModel {
             intra_threads: config.intra_threads.max(1),
             memory_arena: config.memory_arena,
         };
-        let shared = shared_session(&runtime.environment, key).map_err(opening)?;
+        let shared = shared_session(&runtime.environment, key, config.owner, config.pool_size)
+            .map_err(opening)?;
         let dims = |o: &ort::value::Outlet| -> Vec<Option<i64>> {
             o.dtype()
                 .tensor_shape()
@@ -301,8 +386,71 @@ fn open_session(
         .map_err(|e| e.to_string())?
         .with_memory_pattern(key.memory_arena)
         .map_err(|e| e.to_string())?
+        // Subnormals count as zero in ONNX Runtime's own threads too (see dsp::finite).
+        .with_flush_to_zero()
+        .map_err(|e| e.to_string())?
         .with_execution_providers([cpu])
         .map_err(|e| e.to_string())?
         .commit_from_file(&key.path)
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> SessionKey {
+        SessionKey {
+            path: PathBuf::from(format!("/pool-test/{name}.onnx")),
+            intra_threads: 1,
+            memory_arena: true,
+        }
+    }
+
+    /// The pool's bookkeeping, on stand-ins for sessions (a real one needs the runtime).
+    #[test]
+    fn engines_get_their_own_session_while_the_pool_has_room() {
+        let (a, b, c) = (
+            SessionOwner::unique(),
+            SessionOwner::unique(),
+            SessionOwner::unique(),
+        );
+        let mut pool = SessionPool::<()>::default();
+        let open = |pool: &mut SessionPool<()>, owner| {
+            let session = Arc::new(());
+            pool.sessions.push((owner, Arc::downgrade(&session)));
+            session
+        };
+        assert!(pool.pick(a, 2).is_none(), "the first engine opens one");
+        let held_a = open(&mut pool, a);
+        assert!(
+            Arc::ptr_eq(&pool.pick(a, 2).unwrap(), &held_a),
+            "an engine's models share its session"
+        );
+        assert!(pool.pick(b, 2).is_none(), "a second engine gets its own");
+        let held_b = open(&mut pool, b);
+        let extra_b = pool.pick(b, 2).unwrap();
+        // Pool full: the third engine shares the least used session (a's: b's has two users).
+        assert!(Arc::ptr_eq(&pool.pick(c, 2).unwrap(), &held_a));
+        drop((held_a, extra_b));
+        assert!(pool.pick(a, 2).is_none(), "a's session is gone: room again");
+        assert!(Arc::ptr_eq(&pool.pick(c, 1).unwrap(), &held_b));
+    }
+
+    #[test]
+    fn loading_one_file_does_not_lock_out_another() {
+        let first = pool_for(&key("first"));
+        let _loading = first.lock();
+        // Another key's pool is reachable while the first one is held (a registry-wide lock
+        // across a load would block here forever).
+        let other = std::thread::spawn(|| {
+            let pool = pool_for(&key("second"));
+            let guard = pool.lock();
+            guard.sessions.len()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(other, 0);
+        assert!(Arc::ptr_eq(&first, &pool_for(&key("first"))));
+    }
 }
