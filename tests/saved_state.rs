@@ -253,3 +253,22 @@ fn an_unreadable_state_loads_the_defaults_and_says_so() {
         format!("{:?}", defaults.params)
     );
 }
+
+#[test]
+fn an_unreadable_version_field_is_said_and_the_rest_loads() {
+    let plugin = DannaSep::default();
+    let mut state = saved(&customised());
+    state
+        .fields
+        .insert("state".into(), "{\"version\":\"two\"}".into());
+    load(&plugin, state);
+    let n = notice(&plugin);
+    assert!(
+        n.starts_with("The settings' version could not be read"),
+        "{n}"
+    );
+    assert_eq!(
+        plugin.parameters().model.value(),
+        danna_sep::params::ModelParam::UNet
+    );
+}

@@ -49,7 +49,7 @@ use host::{Instance, Module, Run, AUX_BUS, INPUT, MAIN_BUS, OUTPUT, SAMPLE_32, S
 use nice_plug::prelude::Vst3Plugin;
 use signals::{assert_delayed, correlation_peak, noise, relative_error_db, tones, Rng};
 use vst3::Steinberg::Vst::BusInfo_::BusFlags_;
-use vst3::Steinberg::Vst::{SpeakerArr, SpeakerArrangement};
+use vst3::Steinberg::Vst::{IComponentTrait, SpeakerArr, SpeakerArrangement};
 use vst3::Steinberg::{kResultFalse, kResultOk, TUID};
 
 /// The largest block the host announces (`maxSamplesPerBlock`).
@@ -535,6 +535,46 @@ fn garbage_and_newer_states_leave_the_plugin_usable_with_defaults() {
     );
     assert_same_values(&values(&instance), &values(&saved_from));
     finish(saved_from);
+    finish(instance);
+    close(module);
+}
+
+#[test]
+fn activation_refuses_bad_rates_and_clamps_an_absurd_block() {
+    let (module, cid) = open();
+    let instance = stereo_instance(&module, &cid);
+    for rate in [f64::NAN, 0.0, 4_000.0, 1_000_000.0, f64::INFINITY] {
+        instance.setup_offline(rate, MAX_BLOCK);
+        // SAFETY: plain calls on a live component.
+        assert_eq!(
+            unsafe { instance.component.setActive(1) },
+            kResultFalse,
+            "{rate} Hz was accepted"
+        );
+    }
+    // `maxSamplesPerBlock` of i32::MAX (and a negative one, which nice-plug reads as a huge
+    // unsigned number): clamped to 65,536, the latency says so.
+    for block in [i32::MAX as usize, -1i32 as u32 as usize] {
+        instance.setup_offline(44_100.0, block);
+        // SAFETY: plain calls on a live component.
+        unsafe {
+            assert_eq!(instance.component.setActive(1), kResultOk, "{block} frames");
+            assert_eq!(
+                instance.latency() as usize,
+                LatencyBudget::new(
+                    LatencyTier::Balanced,
+                    44_100,
+                    danna_sep::host_config::MAX_BLOCK as usize
+                )
+                .total()
+            );
+            assert_eq!(instance.component.setActive(0), kResultOk);
+        }
+    }
+    // And the instance still renders normally.
+    let input = noise(0x44_100, 2, expected_latency(44_100.0) + 44_100);
+    let run = instance.run_offline(44_100.0, MAX_BLOCK, &input, &OUTPUT_CHANNELS, &[MAX_BLOCK]);
+    check_exact("after refusals", &run, &input);
     finish(instance);
     close(module);
 }
