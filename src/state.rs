@@ -82,7 +82,8 @@ impl<'a> PersistentField<'a, StateHeader> for StateRecord {
 pub struct LoadReport {
     /// The host's data was not a state at all (it reached the plugin empty).
     pub unreadable: bool,
-    /// The layout version saved, `None` if the `state` field was not readable.
+    /// The layout version saved (0: saved before versions existed), `None` if the `state` field
+    /// or the whole state was not readable.
     pub saved_version: Option<u32>,
     /// The plugin version that saved it.
     pub saved_by: String,
@@ -290,7 +291,7 @@ pub fn normalize(state: &mut PluginState) -> LoadReport {
     };
     report.unknown.extend(fields.into_keys());
     if report.unreadable {
-        report.saved_version = Some(STATE_VERSION);
+        report.saved_version = None;
     }
     let notice = report.notice();
     if let Some(n) = &notice {
