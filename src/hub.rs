@@ -67,6 +67,8 @@ pub struct PluginHub {
     /// The latest activation's facts; kept after deactivation so the tier selector can still
     /// show latencies at the host's rate.
     facts: Mutex<Option<ActivationFacts>>,
+    /// Why the latest `activate()` returned false (`None` once one succeeds).
+    refusal: Mutex<Option<String>>,
     /// Per-stem and main-output peaks.
     pub meters: Meters,
 }
@@ -76,6 +78,18 @@ impl PluginHub {
     pub fn activate(&self, shared: Arc<EngineShared>, facts: ActivationFacts) {
         *self.facts.lock() = Some(facts);
         *self.engine.lock() = Some(shared);
+        *self.refusal.lock() = None;
+    }
+
+    /// Records why `activate()` refused the host's configuration (main thread).
+    pub fn refuse(&self, reason: String) {
+        *self.engine.lock() = None;
+        *self.refusal.lock() = Some(reason);
+    }
+
+    /// Why the latest activation was refused, if it was (GUI and tests).
+    pub fn refusal(&self) -> Option<String> {
+        self.refusal.lock().clone()
     }
 
     /// Forgets the engine (main thread, `deactivate`).

@@ -4,9 +4,11 @@
 //! itself is `danna-sep-core`'s streaming engine.
 
 pub mod editor;
+pub mod host_config;
 pub mod hub;
 pub mod mixer;
 pub mod params;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use danna_sep_core::separation::ensemble_factory;
 use danna_sep_core::stems::{STEM_COUNT, STEM_DISPLAY_NAMES};
 use nice_plug::prelude::*;
 
+use host_config::EngineBounds;
 use hub::{peak, ActivationFacts, PluginHub};
 use mixer::{OutputChannels, StemMixer};
 use params::DannaSepParams;
@@ -117,6 +120,11 @@ impl DannaSep {
     pub fn hub(&self) -> &Arc<PluginHub> {
         &self.hub
     }
+
+    /// The parameters (for tests).
+    pub fn parameters(&self) -> &Arc<DannaSepParams> {
+        &self.params
+    }
 }
 
 const STEREO: Option<NonZeroU32> = NonZeroU32::new(2);
@@ -161,6 +169,10 @@ impl Plugin for DannaSep {
         self.params.clone()
     }
 
+    fn filter_state(state: &mut PluginState) {
+        state::normalize(state);
+    }
+
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(self.params.clone(), self.hub.clone())
     }
@@ -173,14 +185,20 @@ impl Plugin for DannaSep {
     ) -> bool {
         // Replacing a previous engine does not wait for its worker (see `stop_engine`).
         self.stop_engine();
+        // Checked before anything is allocated for it: the engine's buffers scale with both.
+        let bounds = match EngineBounds::of(config) {
+            Ok(bounds) => bounds,
+            Err(e) => {
+                let reason = format!("the host's configuration was refused: {e}");
+                nice_error!("{reason}");
+                self.hub.refuse(reason);
+                return false;
+            }
+        };
         // The composition root: the environment is read here, once per activation.
         let env = Config::from_env();
         let tier = self.params.latency_tier();
-        let budget = LatencyBudget::new(
-            tier,
-            config.sample_rate.round() as u32,
-            config.max_buffer_size.max(1) as usize,
-        );
+        let budget = LatencyBudget::new(tier, bounds.sample_rate, bounds.max_block);
         let offline = config.process_mode == ProcessMode::Offline;
         let reuse = match self.parked.take() {
             Some(p) if p.config == env => Some(p.backend),

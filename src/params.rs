@@ -11,6 +11,7 @@ use danna_sep_core::stems::STEM_COUNT;
 
 use crate::editor::view_model::EditorSize;
 use crate::mixer::{MixerSettings, OutputSelect};
+use crate::state::StateRecord;
 
 /// The `model` parameter: [`ModelChoice`] as a host parameter (ids are stored in projects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -185,6 +186,9 @@ pub struct DannaSepParams {
     /// so the window reopens at the size the user left it.
     #[persist = "editor-state"]
     pub editor_state: Arc<AtomicCell<EditorSize>>,
+    /// The saved state's layout version; on load, what loading changed (see [`crate::state`]).
+    #[persist = "state"]
+    pub state: StateRecord,
 }
 
 impl Default for DannaSepParams {
@@ -213,6 +217,7 @@ impl Default for DannaSepParams {
             tier: EnumParam::new("Latency tier", TierParam::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
+            state: StateRecord::default(),
         }
     }
 }

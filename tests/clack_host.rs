@@ -315,3 +315,203 @@ fn a_model_change_during_playback_requests_no_restart_and_the_stems_keep_coming(
         "a tier change must ask for a restart"
     );
 }
+
+/// Display names and plain values of the parameters the state tests change, away from their
+/// defaults: an enum by id, a float, a bool, the models (Fast: the quarter set has no single
+/// models) and the tier (which changes the latency).
+const CUSTOM: [(&str, f64); 6] = [
+    ("Output", 4.0),
+    ("Drums gain", 0.5),
+    ("Vocals mute", 1.0),
+    ("Model set", 1.0),
+    ("Precision", 1.0),
+    ("Latency tier", 2.0),
+];
+
+/// A new instance with the [`CUSTOM`] values set through `params.flush`, as a host restores
+/// automation.
+fn customised(
+    entry: &clack_host::prelude::PluginEntry,
+) -> clack_host::prelude::PluginInstance<host::TestHost> {
+    let mut instance = host::instantiate(entry);
+    let changes: Vec<_> = CUSTOM
+        .iter()
+        .map(|&(name, value)| (host::find_param(&mut instance, name).id, value))
+        .collect();
+    host::set_params(&mut instance, &changes);
+    instance
+}
+
+/// A CLAP state as nice-plug writes it: the JSON's length (u64, little endian), then the JSON.
+fn clap_state(json: &[u8]) -> Vec<u8> {
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json);
+    bytes
+}
+
+/// Streams an offline render and checks that the stems are the input delayed by the reported
+/// latency and the main output is `main_gain` times it; returns that latency.
+fn renders_aligned(
+    instance: &mut clack_host::prelude::PluginInstance<host::TestHost>,
+    main_gain: f32,
+) -> u32 {
+    let (_entry, _inputs, outputs) = setup();
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    host::set_offline(instance, true);
+    // Long enough for the Studio tier's latency (9.3 s) and a few windows after it.
+    let input = noise(0x57a7e, 2, 12 * 44_100);
+    let result = host::stream(instance, 44_100.0, MAX_FRAMES, &input, &channels, &[4096]);
+    let lat = result.latency as usize;
+    assert!(lat + 44_100 < input[0].len(), "latency {lat}");
+    for (p, port) in result.outputs.iter().enumerate() {
+        let gain = if p == 0 { main_gain } else { 0.25 };
+        for (c, ch) in port.iter().enumerate() {
+            assert_delayed(
+                &format!("port {p} channel {c}"),
+                ch,
+                &input[c],
+                gain,
+                lat,
+                1e-5,
+            );
+        }
+    }
+    result.latency
+}
+
+#[test]
+fn state_round_trips_through_a_new_instance() {
+    let (entry, _inputs, _outputs) = setup();
+    let mut saved_from = customised(&entry);
+    let values = host::param_values(&mut saved_from);
+    let defaults = host::param_values(&mut host::instantiate(&entry));
+    assert_ne!(
+        values, defaults,
+        "the custom values differ from the defaults"
+    );
+    let bytes = host::save_state(&mut saved_from);
+    drop(saved_from);
+
+    let mut loaded = host::instantiate(&entry);
+    assert!(
+        host::load_state(&mut loaded, &bytes),
+        "loading a saved state"
+    );
+    assert_eq!(
+        host::param_values(&mut loaded),
+        values,
+        "every value comes back"
+    );
+    assert_eq!(
+        host::save_state(&mut loaded),
+        bytes,
+        "saving again gives the same state"
+    );
+    // The engine runs what was loaded: the Studio tier's latency, the stems aligned.
+    let studio = danna_sep_core::engine::LatencyBudget::new(
+        danna_sep_core::engine::LatencyTier::Studio,
+        44_100,
+        MAX_FRAMES as usize,
+    );
+    // The main output plays the muted vocals: silence.
+    assert_eq!(renders_aligned(&mut loaded, 0.0) as usize, studio.total());
+}
+
+#[test]
+fn garbage_newer_and_unknown_states_leave_the_plugin_usable_with_defaults() {
+    let (entry, _inputs, _outputs) = setup();
+    let defaults = host::param_values(&mut host::instantiate(&entry));
+
+    // Not JSON: the host hears that loading failed, the plugin falls back to its defaults.
+    let garbage: [&[u8]; 3] = [b"{\"params\": 3", b"\xff\xfe garbage", b""];
+    for garbage in garbage {
+        let mut instance = customised(&entry);
+        assert!(
+            !host::load_state(&mut instance, &clap_state(garbage)),
+            "{garbage:?} was accepted"
+        );
+        assert_eq!(host::param_values(&mut instance), defaults, "{garbage:?}");
+    }
+    // A length prefix promising more than there is: the JSON is cut short, the same outcome.
+    let mut instance = customised(&entry);
+    let mut truncated = host::save_state(&mut instance);
+    truncated.truncate(truncated.len() / 2);
+    assert!(!host::load_state(&mut instance, &truncated));
+    assert_eq!(
+        host::param_values(&mut instance),
+        defaults,
+        "truncated state"
+    );
+    renders_aligned(&mut instance, 1.0);
+
+    // A newer version with a parameter and a field this one does not know, and an enum value
+    // id it does not know: the rest loads, the unknown value gets its default.
+    let mut saved_from = customised(&entry);
+    let bytes = host::save_state(&mut saved_from);
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes[8..]).expect("JSON state");
+    json["version"] = "9.0.0".into();
+    json["fields"]["state"] = "{\"version\":99}".into();
+    json["fields"]["zz_notes"] = "\"hello\"".into();
+    json["params"]["zz_width"] = serde_json::json!({"f32": 0.5});
+    json["params"]["model"] = serde_json::json!({"string": "hyper"});
+    let newer = clap_state(&serde_json::to_vec(&json).unwrap());
+    let mut instance = host::instantiate(&entry);
+    assert!(
+        host::load_state(&mut instance, &newer),
+        "a newer state loads"
+    );
+    let model = host::find_param(&mut instance, "Model set").id.get();
+    let values = host::param_values(&mut instance);
+    let expected = host::param_values(&mut saved_from);
+    for ((id, name, value), (_, _, want)) in values.iter().zip(&expected) {
+        if *id == model {
+            assert_eq!(*value, 0.0, "the unknown model id loads the default");
+        } else {
+            assert_eq!(value, want, "{name}");
+        }
+    }
+    let resaved: serde_json::Value =
+        serde_json::from_slice(&host::save_state(&mut instance)[8..]).unwrap();
+    assert!(resaved["params"].get("zz_width").is_none());
+    assert!(resaved["fields"].get("zz_notes").is_none());
+    assert_eq!(resaved["fields"]["state"], "{\"version\":1}");
+    renders_aligned(&mut instance, 0.0);
+}
+
+#[test]
+fn activation_refuses_bad_rates_and_clamps_an_absurd_max_block() {
+    let (entry, _inputs, outputs) = setup();
+    let mut instance = host::instantiate(&entry);
+    for rate in [f64::NAN, 0.0, 4_000.0, 1_000_000.0, f64::INFINITY] {
+        assert!(
+            !host::try_activate(&mut instance, rate, MAX_FRAMES),
+            "{rate} Hz was accepted"
+        );
+    }
+    assert!(host::try_activate(&mut instance, 8_000.0, MAX_FRAMES));
+    // u32::MAX frames: the engine is built for 65,536 and the latency says so.
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    host::set_offline(&mut instance, true);
+    let input = noise(0xb16, 2, 6 * 44_100);
+    let result = host::stream(
+        &mut instance,
+        44_100.0,
+        u32::MAX,
+        &input,
+        &channels,
+        &[8192],
+    );
+    let expected = danna_sep_core::engine::LatencyBudget::new(
+        danna_sep_core::engine::LatencyTier::Balanced,
+        44_100,
+        danna_sep::host_config::MAX_BLOCK as usize,
+    );
+    assert_eq!(result.latency as usize, expected.total());
+    for (p, port) in result.outputs.iter().enumerate() {
+        let gain = if p == 0 { 1.0 } else { 0.25 };
+        for (c, ch) in port.iter().enumerate() {
+            let label = format!("port {p} channel {c}");
+            assert_delayed(&label, ch, &input[c], gain, result.latency as usize, 1e-5);
+        }
+    }
+}

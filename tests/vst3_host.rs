@@ -49,7 +49,7 @@ use host::{Instance, Module, Run, AUX_BUS, INPUT, MAIN_BUS, OUTPUT, SAMPLE_32, S
 use nice_plug::prelude::Vst3Plugin;
 use signals::{assert_delayed, correlation_peak, noise, relative_error_db, tones, Rng};
 use vst3::Steinberg::Vst::BusInfo_::BusFlags_;
-use vst3::Steinberg::Vst::{SpeakerArr, SpeakerArrangement};
+use vst3::Steinberg::Vst::{IComponentTrait, SpeakerArr, SpeakerArrangement};
 use vst3::Steinberg::{kResultFalse, kResultOk, TUID};
 
 /// The largest block the host announces (`maxSamplesPerBlock`).
@@ -392,6 +392,189 @@ fn reactivating_at_another_rate_reports_the_new_latency_and_stays_aligned() {
     check_reports(label, &run, rate);
     check_exact(label, &run, &input);
 
+    finish(instance);
+    close(module);
+}
+
+/// Titles and normalised values of the parameters the state tests change, away from their
+/// defaults: the output (an enum saved by id), a gain, a mute, the models and the tier (which
+/// changes the latency). Models: Fast, as the quarter set has no single models.
+const CUSTOM: [(&str, f64); 6] = [
+    ("Output", 1.0),
+    ("Drums gain", 0.5),
+    ("Vocals mute", 1.0),
+    ("Model set", 0.25),
+    ("Precision", 1.0),
+    ("Latency tier", 1.0),
+];
+
+/// A stereo instance with the [`CUSTOM`] values set as a host restores automation.
+fn customised<'m>(module: &'m Module, cid: &TUID) -> Instance<'m> {
+    let instance = stereo_instance(module, cid);
+    let params = instance.params();
+    for (title, value) in CUSTOM {
+        let p = params
+            .iter()
+            .find(|p| p.title == title)
+            .unwrap_or_else(|| panic!("no parameter {title:?}"));
+        instance.set_param(p.id, value);
+    }
+    instance
+}
+
+/// Every parameter's id and normalised value.
+fn values(instance: &Instance<'_>) -> Vec<(u32, String, f64)> {
+    instance
+        .params()
+        .into_iter()
+        .map(|p| (p.id, p.title, p.normalized))
+        .collect()
+}
+
+/// An offline render at 44.1 kHz, long enough for the Studio tier; the stems must be the
+/// input delayed by the reported latency and the main output `main_gain` times it. Returns the
+/// latency.
+fn render_aligned(instance: &Instance<'_>, main_gain: f32) -> u32 {
+    let input = noise(0x57a7e, 2, 12 * 44_100);
+    let run = instance.run_offline(44_100.0, MAX_BLOCK, &input, &OUTPUT_CHANNELS, &[4096]);
+    let latency = run.latency as usize;
+    assert!(latency + 44_100 < input[0].len(), "latency {latency}");
+    let stems = stem_gain("state", &run);
+    for (b, bus) in run.outputs.iter().enumerate() {
+        let gain = if b == 0 { main_gain } else { stems };
+        for (c, ch) in bus.iter().enumerate() {
+            assert_delayed(
+                &format!("bus {b}, channel {c}"),
+                ch,
+                &input[c],
+                gain,
+                latency,
+                1e-5,
+            );
+        }
+    }
+    run.latency
+}
+
+/// The same parameters with the same values. Normalised values are compared to 1e-6: a state
+/// stores plain values, and converting one back may move its normalised value by an ulp (the
+/// saved bytes are compared exactly).
+fn assert_same_values(actual: &[(u32, String, f64)], expected: &[(u32, String, f64)]) {
+    assert_eq!(actual.len(), expected.len());
+    for ((id, title, value), (want_id, want_title, want)) in actual.iter().zip(expected) {
+        assert_eq!((id, title), (want_id, want_title));
+        assert!((value - want).abs() < 1e-6, "{title}: {value}, want {want}");
+    }
+}
+
+#[test]
+fn state_round_trips_through_a_new_instance() {
+    let (module, cid) = open();
+    let saved_from = customised(&module, &cid);
+    let custom = values(&saved_from);
+    let fresh = stereo_instance(&module, &cid);
+    assert_ne!(
+        custom,
+        values(&fresh),
+        "the custom values differ from the defaults"
+    );
+    let bytes = saved_from.get_state();
+    finish(saved_from);
+
+    assert_eq!(
+        fresh.set_state(&bytes),
+        kResultOk,
+        "setState with a saved state"
+    );
+    assert_same_values(&values(&fresh), &custom);
+    assert_eq!(
+        fresh.get_state(),
+        bytes,
+        "saving again gives the same state"
+    );
+    // The engine runs what was loaded: the Studio tier's latency; the main output plays the
+    // muted vocals: silence.
+    let studio = LatencyBudget::new(LatencyTier::Studio, 44_100, MAX_BLOCK).total();
+    assert_eq!(render_aligned(&fresh, 0.0) as usize, studio);
+    finish(fresh);
+    close(module);
+}
+
+#[test]
+fn garbage_and_newer_states_leave_the_plugin_usable_with_defaults() {
+    let (module, cid) = open();
+    let defaults = {
+        let fresh = stereo_instance(&module, &cid);
+        let v = values(&fresh);
+        finish(fresh);
+        v
+    };
+    for garbage in [&b"{\"params\": 3"[..], &b"\xff\xfe garbage"[..], &b""[..]] {
+        let instance = customised(&module, &cid);
+        assert_eq!(instance.set_state(garbage), kResultFalse, "{garbage:?}");
+        assert_same_values(&values(&instance), &defaults);
+        finish(instance);
+    }
+    let instance = customised(&module, &cid);
+    assert_eq!(instance.set_state(b"not a state"), kResultFalse);
+    assert_eq!(
+        render_aligned(&instance, 1.0) as usize,
+        expected_latency(44_100.0)
+    );
+    finish(instance);
+
+    // A newer version with keys this one does not know: the rest loads.
+    let saved_from = customised(&module, &cid);
+    let mut json: serde_json::Value = serde_json::from_slice(&saved_from.get_state()).unwrap();
+    json["fields"]["state"] = "{\"version\":99}".into();
+    json["params"]["zz_width"] = serde_json::json!({"f32": 0.5});
+    let instance = stereo_instance(&module, &cid);
+    assert_eq!(
+        instance.set_state(&serde_json::to_vec(&json).unwrap()),
+        kResultOk
+    );
+    assert_same_values(&values(&instance), &values(&saved_from));
+    finish(saved_from);
+    finish(instance);
+    close(module);
+}
+
+#[test]
+fn activation_refuses_bad_rates_and_clamps_an_absurd_block() {
+    let (module, cid) = open();
+    let instance = stereo_instance(&module, &cid);
+    for rate in [f64::NAN, 0.0, 4_000.0, 1_000_000.0, f64::INFINITY] {
+        instance.setup_offline(rate, MAX_BLOCK);
+        // SAFETY: plain calls on a live component.
+        assert_eq!(
+            unsafe { instance.component.setActive(1) },
+            kResultFalse,
+            "{rate} Hz was accepted"
+        );
+    }
+    // `maxSamplesPerBlock` of i32::MAX (and a negative one, which nice-plug reads as a huge
+    // unsigned number): clamped to 65,536, the latency says so.
+    for block in [i32::MAX as usize, -1i32 as u32 as usize] {
+        instance.setup_offline(44_100.0, block);
+        // SAFETY: plain calls on a live component.
+        unsafe {
+            assert_eq!(instance.component.setActive(1), kResultOk, "{block} frames");
+            assert_eq!(
+                instance.latency() as usize,
+                LatencyBudget::new(
+                    LatencyTier::Balanced,
+                    44_100,
+                    danna_sep::host_config::MAX_BLOCK as usize
+                )
+                .total()
+            );
+            assert_eq!(instance.component.setActive(0), kResultOk);
+        }
+    }
+    // And the instance still renders normally.
+    let input = noise(0x44_100, 2, expected_latency(44_100.0) + 44_100);
+    let run = instance.run_offline(44_100.0, MAX_BLOCK, &input, &OUTPUT_CHANNELS, &[MAX_BLOCK]);
+    check_exact("after refusals", &run, &input);
     finish(instance);
     close(module);
 }

@@ -96,7 +96,11 @@ impl NiceEguiApp for EditorApp {
                 .map_or(&RuntimeInfo::NotLoaded, |i| &i.runtime),
         );
         let model_set = info.as_ref().and_then(|i| i.model_set.clone());
-        let status = status_view(snapshot.as_ref(), &ort, model_set.as_ref());
+        // Shown until the next activation or state load clears them.
+        let refusal = snapshot.is_none().then(|| self.hub.refusal()).flatten();
+        let status = status_view(snapshot.as_ref(), &ort, model_set.as_ref())
+            .noted(self.params.state.notice())
+            .noted(refusal);
         let audibility = stem_audibility(&settings);
 
         let min = EditorSize::MIN;

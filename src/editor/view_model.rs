@@ -564,6 +564,21 @@ pub fn status_view(
     }
 }
 
+impl StatusView {
+    /// Puts `note` (a refused activation, a state that loaded with changes) in front of the
+    /// status message, where the user reads it first.
+    pub fn noted(mut self, note: Option<String>) -> Self {
+        if let Some(note) = note {
+            self.message = if self.message.is_empty() {
+                note
+            } else {
+                format!("{note} · {}", self.message)
+            };
+        }
+        self
+    }
+}
+
 /// Size of the editor window in logical pixels, persisted with the plugin state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EditorSize {
@@ -855,6 +870,11 @@ mod tests {
             reason: "could not load ONNX Runtime".into(),
         };
         let v = status_view(None, &ort, None);
+        assert_eq!(
+            v.clone().noted(Some("refused".into())).message,
+            format!("refused · {}", v.message)
+        );
+        assert_eq!(v.clone().noted(None), v);
         assert_eq!(v.state, "inactive");
         assert_eq!(v.latency, NOT_AVAILABLE);
         assert_eq!(v.sample_rate, NOT_AVAILABLE);

@@ -82,28 +82,49 @@ pub struct Driver {
     ctx: TestProcessContext,
 }
 
+/// The host configuration a driver activates with.
+pub fn buffer_config(rate: f32, max_block: u32, mode: ProcessMode) -> BufferConfig {
+    BufferConfig {
+        sample_rate: rate,
+        min_buffer_size: None,
+        max_buffer_size: max_block,
+        process_mode: mode,
+    }
+}
+
+/// Calls `plugin.activate()` as a host would; its answer and the latency it reported.
+pub fn activate(plugin: &mut DannaSep, channels: u32, config: &BufferConfig) -> (bool, u32) {
+    use_quarter_model_set();
+    let mut actx = TestActivateContext {
+        latency: Cell::new(0),
+    };
+    let ok = plugin.activate(&layout(channels), config, &mut actx);
+    (ok, actx.latency.get())
+}
+
+/// Buffers are allocated up front for blocks of up to this many frames, and grown (outside the
+/// allocation check) when a test sends more, so an absurd announced maximum costs nothing.
+const PREALLOCATED: usize = 1 << 16;
+
 impl Driver {
     pub fn new(channels: u32, rate: f32, max_block: u32, mode: ProcessMode) -> Self {
-        use_quarter_model_set();
         let mut plugin = DannaSep::default();
-        let mut actx = TestActivateContext {
-            latency: Cell::new(0),
-        };
-        let config = BufferConfig {
-            sample_rate: rate,
-            min_buffer_size: None,
-            max_buffer_size: max_block,
-            process_mode: mode,
-        };
-        assert!(plugin.activate(&layout(channels), &config, &mut actx));
+        let config = buffer_config(rate, max_block, mode);
+        let (ok, latency) = activate(&mut plugin, channels, &config);
+        assert!(
+            ok,
+            "activate refused {config:?}: {:?}",
+            plugin.hub().refusal()
+        );
         plugin.reset();
         let c = channels as usize;
+        let frames = (max_block as usize).min(PREALLOCATED);
         Self {
             plugin,
-            latency: actx.latency.get(),
+            latency,
             channels: c,
-            main: vec![vec![0.0; max_block as usize]; c],
-            aux: vec![vec![vec![0.0; max_block as usize]; c]; 4],
+            main: vec![vec![0.0; frames]; c],
+            aux: vec![vec![vec![0.0; frames]; c]; 4],
             ctx: TestProcessContext {
                 transport: Transport::new(rate),
                 restart_requested: Cell::new(false),
@@ -130,6 +151,11 @@ impl Driver {
         aux_out: &mut [Vec<Vec<f32>>],
     ) -> ProcessStatus {
         let n = io[0].len();
+        if n > self.main[0].len() {
+            for ch in self.main.iter_mut().chain(self.aux.iter_mut().flatten()) {
+                ch.resize(n, 0.0);
+            }
+        }
         for (ch, data) in io.iter().enumerate() {
             self.main[ch][..n].copy_from_slice(data);
         }

@@ -15,6 +15,7 @@ use clack_extensions::audio_ports::{
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::events::io::{EventBuffer, InputEvents, OutputEvents};
 use clack_host::events::Pckn;
@@ -282,7 +283,10 @@ pub fn stream_with_changes(
     instance.access_shared_handler(|s| s.restart_requested.store(false, Ordering::SeqCst));
 
     let total = input[0].len();
-    let max = max_frames as usize;
+    // Buffers for the blocks actually sent, not the host's announced maximum (tests announce
+    // absurd ones).
+    let largest = block_sizes.iter().copied().max().unwrap_or(1);
+    let max = (max_frames as usize).min(largest).max(1);
     let (processor, outputs) = std::thread::scope(|s| {
         s.spawn(move || {
             let mut processor = processor.start_processing().expect("start_processing");
@@ -372,4 +376,83 @@ pub fn stream_with_changes(
         latency_after,
         restart_requested,
     }
+}
+
+/// Activates with `sample_rate` and `max_frames` and deactivates again; whether the plugin
+/// accepted the configuration.
+pub fn try_activate(
+    instance: &mut PluginInstance<TestHost>,
+    sample_rate: f64,
+    max_frames: u32,
+) -> bool {
+    let config = PluginAudioConfiguration {
+        sample_rate,
+        min_frames_count: 1,
+        max_frames_count: max_frames,
+    };
+    match instance.activate(|_, _| (), config) {
+        Ok(processor) => {
+            instance.deactivate(processor);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The state the plugin saves, as a host stores it in a project.
+pub fn save_state(instance: &mut PluginInstance<TestHost>) -> Vec<u8> {
+    let handle = instance.plugin_handle();
+    let ext = handle
+        .get_extension::<PluginState>()
+        .expect("plugin implements state");
+    let mut bytes = Vec::new();
+    ext.save(&handle, &mut bytes).expect("saving the state");
+    bytes
+}
+
+/// Hands `bytes` to the plugin as a saved state; whether it reported success.
+pub fn load_state(instance: &mut PluginInstance<TestHost>, bytes: &[u8]) -> bool {
+    let handle = instance.plugin_handle();
+    let ext = handle
+        .get_extension::<PluginState>()
+        .expect("plugin implements state");
+    ext.load(&handle, &mut &bytes[..]).is_ok()
+}
+
+/// Every parameter as the host sees it: CLAP id, display name and current plain value.
+pub fn param_values(instance: &mut PluginInstance<TestHost>) -> Vec<(u32, String, f64)> {
+    let handle = instance.plugin_handle();
+    let ext = handle
+        .get_extension::<PluginParams>()
+        .expect("plugin implements params");
+    let mut buffer = ParamInfoBuffer::new();
+    (0..ext.count(&handle))
+        .map(|i| {
+            let info = ext.get_info(&handle, i, &mut buffer).expect("param info");
+            let (id, name) = (info.id, String::from_utf8_lossy(info.name).into_owned());
+            let value = ext.get_value(&handle, id).expect("param value");
+            (id.get(), name, value)
+        })
+        .collect()
+}
+
+/// Sets parameters (plain values) while the plugin is inactive, as a host does with
+/// `params.flush` before activating.
+pub fn set_params(instance: &mut PluginInstance<TestHost>, values: &[(ClapId, f64)]) {
+    let ext = instance
+        .plugin_handle()
+        .get_extension::<PluginParams>()
+        .expect("plugin implements params");
+    let mut events = EventBuffer::with_capacity(values.len());
+    for &(id, value) in values {
+        events.push(&ParamValueEvent::new(0, id, Pckn::match_all(), value));
+    }
+    let mut handle = instance
+        .inactive_plugin_handle()
+        .expect("the plugin is inactive");
+    ext.flush(
+        &mut handle,
+        &InputEvents::from_buffer(&events),
+        &mut OutputEvents::void(),
+    );
 }

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use libloading::os::unix::Library;
 
 use crate::plugin_binary;
+use vst3::Steinberg::IBStream_::IStreamSeekMode_::{kIBSeekCur, kIBSeekEnd, kIBSeekSet};
+use vst3::Steinberg::Vst::ParameterInfo;
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirection, BusDirections_, BusInfo, BusTypes_,
     IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentHandlerTrait,
@@ -30,8 +32,9 @@ use vst3::Steinberg::Vst::{
     SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    int32, kNotImplemented, kResultOk, tresult, FUnknown, IPluginBaseTrait, IPluginFactory,
-    IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID,
+    int32, int64, kInvalidArgument, kNotImplemented, kResultOk, tresult, FUnknown, IBStream,
+    IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactory2, IPluginFactory2Trait,
+    IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID,
 };
 use vst3::{Class, ComPtr, ComWrapper, Interface};
 
@@ -691,5 +694,163 @@ impl Instance<'_> {
                 }
             }
         }
+    }
+}
+
+/// An in-memory `IBStream`, as a host passes to `getState`/`setState` (a project file's chunk).
+#[derive(Default)]
+pub struct MemoryStream {
+    // (bytes, position); `IBStream` methods take `&self`.
+    inner: std::sync::Mutex<(Vec<u8>, usize)>,
+}
+
+impl MemoryStream {
+    /// A stream holding `bytes`, positioned at the start.
+    pub fn with_bytes(bytes: &[u8]) -> Self {
+        Self {
+            inner: std::sync::Mutex::new((bytes.to_vec(), 0)),
+        }
+    }
+
+    /// Everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.inner.lock().unwrap().0.clone()
+    }
+}
+
+impl Class for MemoryStream {
+    type Interfaces = (IBStream,);
+}
+
+impl IBStreamTrait for MemoryStream {
+    unsafe fn read(&self, buffer: *mut c_void, num_bytes: int32, num_read: *mut int32) -> tresult {
+        let mut guard = self.inner.lock().unwrap();
+        let (data, pos) = &mut *guard;
+        let n = (num_bytes.max(0) as usize).min(data.len() - *pos);
+        // SAFETY: the caller passes a buffer of at least `num_bytes` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(data[*pos..].as_ptr(), buffer as *mut u8, n) };
+        *pos += n;
+        if !num_read.is_null() {
+            // SAFETY: checked for null; an out-parameter.
+            unsafe { *num_read = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn write(
+        &self,
+        buffer: *mut c_void,
+        num_bytes: int32,
+        num_written: *mut int32,
+    ) -> tresult {
+        let mut guard = self.inner.lock().unwrap();
+        let (data, pos) = &mut *guard;
+        let n = num_bytes.max(0) as usize;
+        // SAFETY: the caller passes `num_bytes` readable bytes.
+        let src = unsafe { std::slice::from_raw_parts(buffer as *const u8, n) };
+        let end = *pos + n;
+        if data.len() < end {
+            data.resize(end, 0);
+        }
+        data[*pos..end].copy_from_slice(src);
+        *pos = end;
+        if !num_written.is_null() {
+            // SAFETY: checked for null; an out-parameter.
+            unsafe { *num_written = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn seek(&self, offset: int64, mode: int32, result: *mut int64) -> tresult {
+        let mut guard = self.inner.lock().unwrap();
+        let (data, pos) = &mut *guard;
+        let base = match mode as u32 {
+            m if m == kIBSeekSet => 0,
+            m if m == kIBSeekCur => *pos as int64,
+            m if m == kIBSeekEnd => data.len() as int64,
+            _ => return kInvalidArgument,
+        };
+        let target = base + offset;
+        if target < 0 || target > data.len() as int64 {
+            return kInvalidArgument;
+        }
+        *pos = target as usize;
+        if !result.is_null() {
+            // SAFETY: checked for null; an out-parameter.
+            unsafe { *result = target };
+        }
+        kResultOk
+    }
+
+    unsafe fn tell(&self, pos: *mut int64) -> tresult {
+        if pos.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: checked for null; an out-parameter.
+        unsafe { *pos = self.inner.lock().unwrap().1 as int64 };
+        kResultOk
+    }
+}
+
+/// A parameter as a VST3 host sees it.
+#[derive(Debug, Clone)]
+pub struct Vst3Param {
+    /// The `ParamID` hosts store automation under.
+    pub id: ParamID,
+    /// Its title.
+    pub title: String,
+    /// The current normalised value.
+    pub normalized: f64,
+}
+
+impl Instance<'_> {
+    /// `IComponent::getState`: the bytes a host stores in its project.
+    pub fn get_state(&self) -> Vec<u8> {
+        let stream = ComWrapper::new(MemoryStream::default());
+        let ptr = stream.as_com_ref::<IBStream>().expect("IBStream").as_ptr();
+        // SAFETY: the stream lives for the duration of the call.
+        assert_eq!(
+            unsafe { self.component.getState(ptr) },
+            kResultOk,
+            "getState"
+        );
+        stream.bytes()
+    }
+
+    /// `IComponent::setState` with `bytes`; the plugin's answer.
+    pub fn set_state(&self, bytes: &[u8]) -> tresult {
+        let stream = ComWrapper::new(MemoryStream::with_bytes(bytes));
+        let ptr = stream.as_com_ref::<IBStream>().expect("IBStream").as_ptr();
+        // SAFETY: the stream lives for the duration of the call.
+        unsafe { self.component.setState(ptr) }
+    }
+
+    /// Every parameter the edit controller lists, with its current value.
+    pub fn params(&self) -> Vec<Vst3Param> {
+        // SAFETY: out-parameter calls on a live controller.
+        unsafe {
+            (0..self.controller.getParameterCount())
+                .map(|i| {
+                    let mut info: ParameterInfo = std::mem::zeroed();
+                    assert_eq!(
+                        self.controller.getParameterInfo(i, &mut info),
+                        kResultOk,
+                        "getParameterInfo({i})"
+                    );
+                    Vst3Param {
+                        id: info.id,
+                        title: u16_string(&info.title),
+                        normalized: self.controller.getParamNormalized(info.id),
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// `IEditController::setParamNormalized`, as a host does when it restores automation.
+    pub fn set_param(&self, id: ParamID, normalized: f64) {
+        // SAFETY: a plain call on a live controller.
+        let result = unsafe { self.controller.setParamNormalized(id, normalized) };
+        assert_eq!(result, kResultOk, "setParamNormalized({id})");
     }
 }

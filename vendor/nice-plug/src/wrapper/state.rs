@@ -204,6 +204,18 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
     true
 }
 
+/// What the wrappers load when the host's state data cannot be deserialized: an empty state (no
+/// version, parameters or fields). Passing it through [`deserialize_object()`] lets
+/// [`Plugin::filter_state()`] see that loading failed, so the plugin can fall back to its
+/// defaults and report it; a plugin that does not filter state is left unchanged.
+pub(crate) fn unreadable_state() -> PluginState {
+    PluginState {
+        version: String::new(),
+        params: BTreeMap::new(),
+        fields: BTreeMap::new(),
+    }
+}
+
 /// Deserialize a plugin's state from a vector containing (compressed) JSON data. Doesn't load the
 /// plugin state since doing so should be accompanied by calls to `Plugin::init()` and
 /// `Plugin::reset()`, and this way all of that behavior can be encapsulated so it can be reused in

@@ -3479,7 +3479,11 @@ impl<P: ClapPlugin> Wrapper<P> {
 
                 success
             }
-            None => false,
+            None => {
+                // The plugin still hears of it (and may load its defaults); the host gets false.
+                wrapper.set_state_inner(&mut state::unreadable_state());
+                false
+            }
         }
     }
 

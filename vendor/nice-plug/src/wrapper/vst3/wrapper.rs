@@ -553,7 +553,11 @@ impl<P: Vst3Plugin> IComponentTrait for Wrapper<P> {
                     kResultFalse
                 }
             }
-            None => kResultFalse,
+            None => {
+                // The plugin still hears of it (and may load its defaults); the host gets false.
+                self.inner.set_state_inner(&mut state::unreadable_state());
+                kResultFalse
+            }
         }
     }
 
