@@ -63,7 +63,8 @@ pub fn check_outputs(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
                 let Ok(meta) = std::fs::metadata(&written) else {
                     continue;
                 };
-                if let Some((_, victim)) = ids.iter().find(|(id, _)| *id == (meta.dev(), meta.ino()))
+                if let Some((_, victim)) =
+                    ids.iter().find(|(id, _)| *id == (meta.dev(), meta.ino()))
                 {
                     return Err(format!(
                         "{}: the stems of {} would overwrite this input (as {}); choose another \

@@ -98,7 +98,13 @@ fn ctrl_c_removes_the_partial_files_and_exits_130() {
     let dir = tempdir("sigint");
     let input = dir.join("long.wav");
     // 30 s through the full demo ensemble: seconds of work after the stems are created.
-    write_wav(&input, 2, 44_100, Format::I16, &tones(30 * 44_100, 2, 44_100));
+    write_wav(
+        &input,
+        2,
+        44_100,
+        Format::I16,
+        &tones(30 * 44_100, 2, 44_100),
+    );
     let out = dir.join("out");
     let mut child = separate_with(DEMO_SET, &out, &[&input], &[])
         .stdout(Stdio::null())
@@ -141,7 +147,10 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
         .unwrap();
     assert_error_line(&out, "would overwrite this input");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with(&format!("error: {}: ", stem.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("error: {}: ", stem.display())),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&stem).unwrap(), original);
     // Refused before any work: not even the first input's stems.
     assert_eq!(files_ending(&dir, "_vocals.wav"), Vec::<String>::new());
@@ -158,7 +167,12 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
             .output()
             .unwrap();
         assert_error_line(&out, "would overwrite this input");
-        assert_eq!(std::fs::read(&song).unwrap(), original, "{}", out_dir.display());
+        assert_eq!(
+            std::fs::read(&song).unwrap(),
+            original,
+            "{}",
+            out_dir.display()
+        );
     }
 }
 
@@ -177,8 +191,13 @@ fn stems_over_the_wav_limit_are_refused_up_front() {
     bytes.extend_from_slice(&tail);
     std::fs::write(&low, bytes).unwrap();
     // Mono 16-bit in, 32-bit float stems: 8 GiB each.
-    let out = separate_with(QUARTER_SET, &dir, &[&mono], &[]).output().unwrap();
-    assert_error_line(&out, "each stem would take 8.00 GiB, more than a WAV file can hold");
+    let out = separate_with(QUARTER_SET, &dir, &[&mono], &[])
+        .output()
+        .unwrap();
+    assert_error_line(
+        &out,
+        "each stem would take 8.00 GiB, more than a WAV file can hold",
+    );
     // 3.75 GiB as 16-bit at its own rate, twice that resampled to 44.1 kHz.
     let out = separate_with(
         QUARTER_SET,
@@ -217,26 +236,38 @@ fn lying_headers_and_out_of_range_arguments_give_one_line_errors() {
         (header_file("fast.wav", 1, 768_001), "sample rate 768001 Hz"),
         (header_file("none.wav", 0, 44_100), "channel count"),
     ] {
-        let out = separate_with(QUARTER_SET, &dir, &[&path], &[]).output().unwrap();
+        let out = separate_with(QUARTER_SET, &dir, &[&path], &[])
+            .output()
+            .unwrap();
         assert_error_line(&out, says);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.starts_with(&format!("error: {}: ", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("error: {}: ", path.display())),
+            "{err}"
+        );
     }
     assert_eq!(files_ending(&dir, ".part"), Vec::<String>::new());
 
     // Eight channels: the first two are separated, with one note.
     let eight = dir.join("eight.wav");
     write_wav(&eight, 8, 48_000, Format::F32, &tones(4_800, 8, 48_000));
-    let out = separate_with(QUARTER_SET, &dir, &[&eight], &[]).output().unwrap();
+    let out = separate_with(QUARTER_SET, &dir, &[&eight], &[])
+        .output()
+        .unwrap();
     assert_success(&out);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.matches("8 channels; separating the first two").count(), 1);
+    assert_eq!(
+        err.matches("8 channels; separating the first two").count(),
+        1
+    );
     assert_finite_stems(&dir, "eight", 2, 48_000, 4_800);
     // 32 channels trip an overflow in the WAV reader's channel-mask repair (a panic where
     // overflow checks are on): separated, or one line, never a panic message.
     let many = dir.join("many.wav");
     write_wav(&many, 32, 44_100, Format::I16, &tones(441, 32, 44_100));
-    let out = separate_with(QUARTER_SET, &dir, &[&many], &[]).output().unwrap();
+    let out = separate_with(QUARTER_SET, &dir, &[&many], &[])
+        .output()
+        .unwrap();
     if !out.status.success() {
         assert_error_line(&out, &format!("{}: ", many.display()));
     }
@@ -244,8 +275,14 @@ fn lying_headers_and_out_of_range_arguments_give_one_line_errors() {
     for (args, says) in [
         (&["--rate", "0"][..], "sample rate 0 Hz is outside"),
         (&["--rate", "4000000000"], "sample rate 4000000000 Hz"),
-        (&["--block", "0"], "block size 0 is outside the supported 1 to 1048576"),
-        (&["--block", "18446744073709551615"], "block size 18446744073709551615"),
+        (
+            &["--block", "0"],
+            "block size 0 is outside the supported 1 to 1048576",
+        ),
+        (
+            &["--block", "18446744073709551615"],
+            "block size 18446744073709551615",
+        ),
     ] {
         let out = bin().arg("latency").args(args).output().unwrap();
         assert_error_line(&out, says);
@@ -264,7 +301,9 @@ fn a_failed_write_leaves_no_partial_file() {
     write_wav(&input, 2, 44_100, Format::F32, &tones(44_100, 2, 44_100));
     // The drums stem goes to a full disk.
     std::os::unix::fs::symlink("/dev/full", dir.join("x_drums.wav.part")).unwrap();
-    let out: Output = separate_with(QUARTER_SET, &dir, &[&input], &[]).output().unwrap();
+    let out: Output = separate_with(QUARTER_SET, &dir, &[&input], &[])
+        .output()
+        .unwrap();
     assert_error_line(&out, "No space left on device");
     assert_eq!(files_ending(&dir, ".part"), Vec::<String>::new());
     assert_eq!(files_ending(&dir, "_vocals.wav"), Vec::<String>::new());

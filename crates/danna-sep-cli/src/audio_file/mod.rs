@@ -6,10 +6,10 @@
 //! Everything here works block by block, so memory stays bounded whatever the file length: the
 //! engine pulls input frames as it needs them and pushes stem frames as they are ready.
 
+pub(crate) mod partial;
 mod source;
 mod stream_resampler;
 mod writer;
-pub(crate) mod partial;
 
 pub use source::{AudioInfo, AudioSource};
 pub use stream_resampler::StreamResampler;

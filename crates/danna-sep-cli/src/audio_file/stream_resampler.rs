@@ -45,7 +45,9 @@ impl StreamResampler {
 
     /// The output length for `frames` input frames: `ceil(frames * to / from)`.
     pub fn output_frames(frames: usize, from: u32, to: u32) -> u64 {
-        (frames as u64).saturating_mul(u64::from(to)).div_ceil(u64::from(from))
+        (frames as u64)
+            .saturating_mul(u64::from(to))
+            .div_ceil(u64::from(from))
     }
 
     /// Output frames not handed out yet.
