@@ -1,5 +1,6 @@
 //! `danna-sep`: offline separation with the plugin's engine.
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use danna_sep_cli::{cli, interrupt, panics};
 use danna_sep_core::config::Config;
@@ -9,8 +10,9 @@ fn main() {
     panics::install_hook();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
+        // `danna-sep` alone prints the help (status 2), as do --help and --version (status 0).
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) if e.use_stderr() => usage_error(&e),
-        // --help and --version.
         Err(e) => e.exit(),
     };
     // The composition root: the environment is read here, once.

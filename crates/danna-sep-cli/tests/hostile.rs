@@ -292,6 +292,15 @@ fn lying_headers_and_out_of_range_arguments_give_one_line_errors() {
         .output()
         .unwrap();
     assert_success(&out);
+    // A usage error: clap's message on one line, its status 2.
+    let out = bin()
+        .args(["separate", "--rate", "48000", "x.wav"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("[possible values: input, 44100]"), "{err}");
 }
 
 #[test]
