@@ -187,3 +187,63 @@ pub fn separate_whole<E: std::error::Error + 'static>(
         windows: 1,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::backend::factory_of;
+    use crate::engine::testing::RecordingBackend;
+    use crate::engine::MODEL_RATE;
+
+    /// `separate_whole` on `frames` frames of a ramp at `rate`: the window it prepared and the
+    /// drums stem it wrote.
+    fn whole(frames: usize, rate: u32) -> (Vec<usize>, Vec<f32>) {
+        let backend = RecordingBackend::default();
+        let log = backend.0.clone();
+        let mut drums = vec![f32::NAN; frames];
+        let report = separate_whole::<std::convert::Infallible>(
+            rate,
+            factory_of(move || backend.clone()),
+            BackendSpec::default(),
+            frames,
+            |start, l, r| {
+                for (i, (l, r)) in l.iter_mut().zip(r).enumerate() {
+                    *l = (start + i + 1) as f32 * 1e-3;
+                    *r = *l;
+                }
+                Ok(())
+            },
+            |start, stems| {
+                drums[start..start + stems[0].len()].copy_from_slice(stems[0]);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(report.frames, frames);
+        let prepared = log.lock().unwrap().prepared.clone();
+        (prepared, drums)
+    }
+
+    #[test]
+    fn a_track_shorter_than_a_second_runs_as_a_padded_one_second_window() {
+        let second = (MIN_WHOLE_SECONDS * f64::from(MODEL_RATE)) as usize;
+        for frames in [1usize, 7, 2_048] {
+            let (prepared, drums) = whole(frames, MODEL_RATE);
+            assert_eq!(prepared, [second], "{frames} frames");
+            // The identity backend's quarter of the input, for the input's frames only.
+            for (i, &d) in drums.iter().enumerate() {
+                assert_eq!(
+                    d,
+                    0.25 * ((i + 1) as f32 * 1e-3),
+                    "{frames} frames, frame {i}"
+                );
+            }
+        }
+        // Longer tracks are one window of their own length.
+        assert_eq!(whole(second + 5, MODEL_RATE).0, [second + 5]);
+        // At another rate the padded second is a model-rate second.
+        let (prepared, drums) = whole(10, 48_000);
+        assert_eq!(prepared, [second]);
+        assert!(drums.iter().all(|d| d.is_finite()));
+    }
+}
