@@ -1,8 +1,8 @@
 //! The `danna-sep` command line: offline separation of audio files through the same engine the
 //! plugin runs (`engine::offline`), streaming from and to disk so memory stays bounded. Decoding,
-//! writing and resampling live in [`crate::audio_file`]; this file wires them to the engine.
+//! writing and resampling live in [`crate::audio_file`], the checks before any work in
+//! [`crate::preflight`]; this file wires them to the engine.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,8 @@ use danna_sep_core::separation::ensemble_factory;
 use danna_sep_core::stems::STEM_COUNT;
 
 use crate::audio_file::{AudioFileError, AudioSource, BitDepth, StemWriter};
+use crate::panics;
+use crate::preflight::{check_info, check_input, check_outputs, check_rate, stem_name};
 
 /// Command line of `danna-sep`.
 #[derive(Debug, Parser)]
@@ -37,10 +39,10 @@ enum Command {
     Separate(SeparateArgs),
     /// Print the latency of every tier at a sample rate and block size
     Latency {
-        /// Host sample rate in Hz
+        /// Host sample rate in Hz (8000 to 768000)
         #[arg(long, default_value_t = 48_000)]
         rate: u32,
-        /// Host maximum block size
+        /// Host maximum block size (1 to 1048576)
         #[arg(long, default_value_t = 512)]
         block: usize,
     },
@@ -160,9 +162,15 @@ impl TierArg {
     }
 }
 
+/// Largest `latency --block`: a host block of 2^20 frames is already far beyond any host's.
+const MAX_BLOCK: usize = 1 << 20;
+
 /// Why the command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// An argument is out of range.
+    #[error("{0}")]
+    Argument(String),
     /// The inputs cannot all be separated (unreadable, or two would write the same files).
     #[error("{0}")]
     Inputs(String),
@@ -187,32 +195,49 @@ pub enum CliError {
 /// Why one file failed.
 #[derive(Debug, thiserror::Error)]
 enum FileError {
-    #[error("contains no audio")]
-    Empty,
     #[error(transparent)]
     Audio(#[from] AudioFileError),
     #[error(transparent)]
     Separation(#[from] OfflineError<AudioFileError>),
+    /// A bug: a panic while reading, separating or writing this file.
+    #[error("{0}")]
+    Panic(String),
 }
 
 /// Runs the command line with the configuration read once by `main`.
 pub fn run(cli: Cli, config: &Config) -> Result<(), CliError> {
     match cli.command {
         Command::Separate(args) => {
-            check_inputs(&args.inputs).map_err(CliError::Inputs)?;
+            check_outputs(&args.inputs, &args.out).map_err(CliError::Inputs)?;
+            let file_error = |input: &Path, e: FileError| CliError::File {
+                input: input.to_path_buf(),
+                source: Box::new(e),
+            };
+            for input in &args.inputs {
+                panics::catch(|| check_input(input, args.out_rate(), args.bit_depth.into()))
+                    .map_err(FileError::Panic)
+                    .and_then(|checked| checked.map_err(FileError::from))
+                    .map_err(|e| file_error(input, e))?;
+            }
             std::fs::create_dir_all(&args.out).map_err(|source| CliError::OutputDir {
                 path: args.out.clone(),
                 source,
             })?;
             for input in &args.inputs {
-                separate_file(input, &args, config).map_err(|e| CliError::File {
-                    input: input.clone(),
-                    source: Box::new(e),
-                })?;
+                panics::catch(|| separate_file(input, &args, config))
+                    .map_err(FileError::Panic)
+                    .and_then(|separated| separated)
+                    .map_err(|e| file_error(input, e))?;
             }
             Ok(())
         }
         Command::Latency { rate, block } => {
+            check_rate(rate).map_err(CliError::Argument)?;
+            if !(1..=MAX_BLOCK).contains(&block) {
+                return Err(CliError::Argument(format!(
+                    "block size {block} is outside the supported 1 to {MAX_BLOCK}"
+                )));
+            }
             for tier in LatencyTier::ALL {
                 let b = LatencyBudget::new(tier, rate, block);
                 println!(
@@ -226,38 +251,22 @@ pub fn run(cli: Cli, config: &Config) -> Result<(), CliError> {
     }
 }
 
-/// Fails before any work when an input cannot be opened or two inputs would write the same stem
-/// files, rather than after separating the ones before it.
-fn check_inputs(inputs: &[PathBuf]) -> Result<(), String> {
-    let mut names: HashMap<String, &Path> = HashMap::new();
-    for input in inputs {
-        std::fs::File::open(input).map_err(|e| format!("{}: cannot open: {e}", input.display()))?;
-        if let Some(other) = names.insert(stem_name(input), input) {
-            return Err(format!(
-                "{} and {} would write the same stem files",
-                other.display(),
-                input.display()
-            ));
+impl SeparateArgs {
+    /// The rate of the written stems, `None` for the input's.
+    fn out_rate(&self) -> Option<u32> {
+        match self.rate {
+            RateArg::Input => None,
+            RateArg::Hz44100 => Some(44_100),
         }
     }
-    Ok(())
-}
-
-/// The `<name>` of `<name>_<stem>.wav`.
-fn stem_name(input: &Path) -> String {
-    input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into())
 }
 
 /// Separates one file.
 fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(), FileError> {
     let mut source = AudioSource::open(input)?;
     let info = source.info();
-    if info.frames == 0 {
-        return Err(FileError::Empty);
-    }
+    // Checked up front already; again on what this open found, in case the file changed.
+    check_info(&info, args.out_rate(), args.bit_depth.into())?;
     if info.channels > 2 {
         eprintln!(
             "{}: {} channels; separating the first two",
@@ -265,10 +274,7 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
             info.channels
         );
     }
-    let out_rate = match args.rate {
-        RateArg::Input => info.sample_rate,
-        RateArg::Hz44100 => 44_100,
-    };
+    let out_rate = args.out_rate().unwrap_or(info.sample_rate);
     let mut writer = StemWriter::create(
         &args.out,
         &stem_name(input),
@@ -301,7 +307,8 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
         bar.inc(stems[0].len() as u64);
         Ok(())
     };
-    // A read or write error stops the engine at once; the partial stems are discarded.
+    // A read or write error stops the engine at once; dropping the writer discards the partial
+    // stems (on a panic too, as it unwinds).
     let geometry = args.tier.geometry(seconds);
     let report = match geometry {
         Some(tier) => separate_stream(
@@ -315,13 +322,7 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
         None => separate_whole(info.sample_rate, factory, spec, info.frames, read, write),
     };
     bar.finish_and_clear();
-    let report = match report {
-        Ok(report) => report,
-        Err(e) => {
-            writer.discard();
-            return Err(e.into());
-        }
-    };
+    let report = report?;
     let written = writer.finish()?;
     let windows = match geometry {
         None => "the whole track as one window".to_string(),

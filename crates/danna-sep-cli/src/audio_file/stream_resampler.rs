@@ -32,7 +32,7 @@ impl StreamResampler {
             .map_err(|e| format!("resampler {from} -> {to} Hz: {e}"))?;
         let chunk_len = inner.input_frames_max();
         let out_len = inner.output_frames_max();
-        let remaining = (frames as u64 * u64::from(to)).div_ceil(u64::from(from));
+        let remaining = Self::output_frames(frames, from, to);
         Ok(Self {
             skip: inner.output_delay(),
             inner,
@@ -41,6 +41,13 @@ impl StreamResampler {
             out: vec![vec![0.0; out_len]; channels],
             remaining: usize::try_from(remaining).map_err(|_| "stream too long")?,
         })
+    }
+
+    /// The output length for `frames` input frames: `ceil(frames * to / from)`.
+    pub fn output_frames(frames: usize, from: u32, to: u32) -> u64 {
+        (frames as u64)
+            .saturating_mul(u64::from(to))
+            .div_ceil(u64::from(from))
     }
 
     /// Output frames not handed out yet.

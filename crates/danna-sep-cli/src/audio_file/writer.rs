@@ -4,10 +4,16 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use super::partial;
 use super::stream_resampler::StreamResampler;
 use danna_sep_core::stems::{STEM_COUNT, STEM_IDS};
 
 use super::AudioFileError;
+
+/// The largest WAV file: its RIFF and data sizes are 32-bit fields.
+const WAV_MAX_BYTES: u64 = u32::MAX as u64;
+/// hound's longest header (WAVE_FORMAT_EXTENSIBLE, used for 24-bit and float).
+const WAV_HEADER_BYTES: u64 = 68;
 
 /// Sample format of the written stems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +26,71 @@ pub enum BitDepth {
     F32,
 }
 
+impl BitDepth {
+    /// Bytes per sample in the file.
+    pub fn bytes(self) -> u64 {
+        match self {
+            BitDepth::I16 => 2,
+            BitDepth::I24 => 3,
+            BitDepth::F32 => 4,
+        }
+    }
+}
+
+/// The stem files `<dir>/<name>_<stem>.wav`, in stem order.
+pub fn stem_paths(dir: &Path, name: &str) -> Vec<PathBuf> {
+    STEM_IDS
+        .iter()
+        .map(|stem| dir.join(format!("{name}_{stem}.wav")))
+        .collect()
+}
+
+/// Where [`StemWriter`] writes `path` until it is complete: `path` with `.part` appended.
+pub fn part_path(path: &Path) -> PathBuf {
+    let mut part = path.to_path_buf().into_os_string();
+    part.push(".part");
+    PathBuf::from(part)
+}
+
+/// The size of one stem file of `frames` frames with `channels` channels.
+pub fn stem_file_bytes(frames: u64, channels: usize, depth: BitDepth) -> u64 {
+    frames
+        .saturating_mul(channels as u64 * depth.bytes())
+        .saturating_add(WAV_HEADER_BYTES)
+}
+
+/// Fails when one stem of `frames` input frames at `in_rate`, written with `channels` channels
+/// at `out_rate`, would not fit in a WAV file (4 GiB): writing it would overflow the header's
+/// sizes and leave a corrupt file, so it is refused before anything is written.
+pub fn check_stem_size(
+    frames: usize,
+    channels: usize,
+    in_rate: u32,
+    out_rate: u32,
+    depth: BitDepth,
+) -> Result<(), AudioFileError> {
+    let out_frames = StreamResampler::output_frames(frames, in_rate, out_rate);
+    let bytes = stem_file_bytes(out_frames, channels, depth);
+    if bytes <= WAV_MAX_BYTES {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(format!(
+        "each stem would take {:.2} GiB, more than a WAV file can hold ({:.0} GiB); write \
+         fewer bits per sample or split the input",
+        gib(bytes),
+        gib(WAV_MAX_BYTES + 1)
+    )
+    .into())
+}
+
 /// Writes `<dir>/<name>_{drums,bass,other,vocals}.wav`.
 ///
 /// Takes stereo stems block by block; writes them as stereo, or as mono (the average of both
 /// channels) for a mono input, optionally resampled to another rate. The files are written
-/// under a `.part` suffix and renamed by [`Self::finish`], so a failed run leaves neither
-/// half-written stems nor damaged results of an earlier run; [`Self::discard`] removes them.
+/// under a `.part` suffix (listed in [`partial`], which Ctrl-C empties) and renamed by
+/// [`Self::finish`], so a failed run leaves neither half-written stems nor damaged results of
+/// an earlier run: dropping the writer unfinished, on an error or a panic, removes them.
 pub struct StemWriter {
     /// The final names, in stem order.
     paths: Vec<PathBuf>,
@@ -39,11 +104,14 @@ pub struct StemWriter {
     planar: Vec<Vec<f32>>,
     /// Frames written per file.
     written: usize,
+    /// Set by a successful [`Self::finish`]; until then dropping removes the partial files.
+    finished: bool,
 }
 
 impl StemWriter {
     /// Creates the four files for stems of `frames` frames at `in_rate`, written with
-    /// `channels` (1 or 2) channels at `out_rate`.
+    /// `channels` (1 or 2) channels at `out_rate`; refuses stems too long for a WAV file
+    /// ([`check_stem_size`]) before creating any.
     pub fn create(
         dir: &Path,
         name: &str,
@@ -54,6 +122,7 @@ impl StemWriter {
         frames: usize,
     ) -> Result<Self, AudioFileError> {
         assert!(channels == 1 || channels == 2);
+        check_stem_size(frames, channels, in_rate, out_rate, depth)?;
         let (bits_per_sample, sample_format) = match depth {
             BitDepth::I16 => (16, hound::SampleFormat::Int),
             BitDepth::I24 => (24, hound::SampleFormat::Int),
@@ -65,51 +134,38 @@ impl StemWriter {
             bits_per_sample,
             sample_format,
         };
-        let paths: Vec<PathBuf> = STEM_IDS
-            .iter()
-            .map(|stem| dir.join(format!("{name}_{stem}.wav")))
-            .collect();
-        let parts: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| {
-                let mut part = p.clone().into_os_string();
-                part.push(".part");
-                PathBuf::from(part)
-            })
-            .collect();
-        let mut writers = Vec::with_capacity(STEM_COUNT);
-        for p in &parts {
-            match hound::WavWriter::create(p, spec) {
-                Ok(w) => writers.push(w),
-                Err(e) => {
-                    drop(writers);
-                    remove(&parts);
-                    return Err(format!("{}: {e}", p.display()).into());
-                }
-            }
-        }
+        let paths = stem_paths(dir, name);
+        let parts: Vec<PathBuf> = paths.iter().map(|p| part_path(p)).collect();
         let resampler = if in_rate == out_rate {
             None
         } else {
-            match StreamResampler::new(in_rate, out_rate, STEM_COUNT * channels, frames) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    drop(writers);
-                    remove(&parts);
-                    return Err(e);
-                }
-            }
+            Some(StreamResampler::new(
+                in_rate,
+                out_rate,
+                STEM_COUNT * channels,
+                frames,
+            )?)
         };
-        Ok(Self {
+        let mut writer = Self {
             paths,
-            parts,
-            writers,
+            parts: Vec::with_capacity(STEM_COUNT),
+            writers: Vec::with_capacity(STEM_COUNT),
             channels,
             depth,
             resampler,
             planar: vec![Vec::new(); STEM_COUNT * channels],
             written: 0,
-        })
+            finished: false,
+        };
+        // On an error, dropping `writer` removes the files created so far.
+        for p in parts {
+            let file = partial::create(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let header = hound::WavWriter::new(BufWriter::new(file), spec)
+                .map_err(|e| format!("{}: {e}", p.display()));
+            writer.parts.push(p);
+            writer.writers.push(header?);
+        }
+        Ok(writer)
     }
 
     /// Appends one block: eight equally long slices in (stem, channel) order.
@@ -142,45 +198,36 @@ impl StemWriter {
     }
 
     /// Flushes the resampler, completes the files and gives them their final names; returns the
-    /// frames written per file. On failure the files are removed.
+    /// frames written per file. On failure the partial files are removed.
     pub fn finish(mut self) -> Result<usize, AudioFileError> {
-        let flushed = match self.resampler.as_mut() {
-            Some(r) => {
-                let (writers, channels, depth, written) = (
-                    &mut self.writers,
-                    self.channels,
-                    self.depth,
-                    &mut self.written,
-                );
-                r.finish(|out| interleave(writers, channels, depth, written, out))
-            }
-            None => Ok(()),
-        };
-        if let Err(e) = flushed {
-            self.discard();
-            return Err(e);
+        if let Some(r) = self.resampler.as_mut() {
+            let (writers, channels, depth, written) = (
+                &mut self.writers,
+                self.channels,
+                self.depth,
+                &mut self.written,
+            );
+            r.finish(|out| interleave(writers, channels, depth, written, out))?;
         }
         let writers = std::mem::take(&mut self.writers);
         for (w, p) in writers.into_iter().zip(&self.parts) {
-            if let Err(e) = w.finalize() {
-                remove(&self.parts);
-                return Err(format!("{}: {e}", p.display()).into());
-            }
+            w.finalize().map_err(|e| format!("{}: {e}", p.display()))?;
         }
         for (part, path) in self.parts.iter().zip(&self.paths) {
-            if let Err(e) = std::fs::rename(part, path) {
-                remove(&self.parts);
-                return Err(format!("{}: {e}", path.display()).into());
-            }
+            partial::promote(part, path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
+        self.finished = true;
         Ok(self.written)
     }
+}
 
-    /// Closes and deletes the partial files (after a failure).
-    pub fn discard(mut self) {
-        // Dropping a hound writer completes its header; the file goes right after.
-        self.writers.clear();
-        remove(&self.parts);
+impl Drop for StemWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropping a hound writer completes its header; the file goes right after.
+            self.writers.clear();
+            partial::remove(&self.parts);
+        }
     }
 }
 
@@ -220,9 +267,32 @@ fn write_sample(
     }
 }
 
-/// Best-effort removal of partial files: the error that made us remove them matters more.
-fn remove(paths: &[PathBuf]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_up_to_the_wav_limit_pass_and_longer_ones_are_refused() {
+        // 2^30 - 18 stereo 16-bit frames and the header: 2^32 - 4 bytes, the most that fit in
+        // whole frames; one frame more is 2^32.
+        let fits = (1usize << 30) - 18;
+        assert_eq!(
+            stem_file_bytes(fits as u64, 2, BitDepth::I16),
+            WAV_MAX_BYTES - 3
+        );
+        check_stem_size(fits, 2, 44_100, 44_100, BitDepth::I16).unwrap();
+        let err = check_stem_size(fits + 1, 2, 44_100, 44_100, BitDepth::I16).unwrap_err();
+        assert!(err.0.contains("4 GiB"), "{err}");
+        // The same input fits as 16-bit but not as float, mono but not stereo.
+        let frames = 1_500_000_000;
+        check_stem_size(frames, 1, 44_100, 44_100, BitDepth::I16).unwrap();
+        assert!(check_stem_size(frames, 1, 44_100, 44_100, BitDepth::F32).is_err());
+        assert!(check_stem_size(frames, 2, 44_100, 44_100, BitDepth::I16).is_err());
+        // Resampling counts: 8 kHz up to 44.1 kHz is 5.5 times the frames.
+        let frames = 200_000_000;
+        check_stem_size(frames, 1, 8_000, 8_000, BitDepth::F32).unwrap();
+        let err = check_stem_size(frames, 1, 8_000, 44_100, BitDepth::F32).unwrap_err();
+        assert!(err.0.starts_with("each stem would take 4.11 GiB"), "{err}");
+        assert!(check_stem_size(usize::MAX, 2, 8_000, 768_000, BitDepth::F32).is_err());
     }
 }

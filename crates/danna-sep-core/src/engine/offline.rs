@@ -133,10 +133,17 @@ pub fn separate_buffers(
     Ok((out, report))
 }
 
+/// Shortest window [`separate_whole`] runs, in seconds; shorter tracks are padded with silence
+/// up to it. The models have minimum lengths (the STFT needs more than 2048 samples with its
+/// 1024-sample right pad; Demucs returns nothing past its 22 050-sample shift for a few
+/// samples), which a second clears with room to spare.
+pub const MIN_WHOLE_SECONDS: f64 = 1.0;
+
 /// Separates `frames` input frames at `sample_rate` as one window: reads them all, resamples
 /// them to the model rate, runs the backend once and hands the stems back in
 /// [`OFFLINE_BLOCK`]-frame pieces. `read` and `write` are called as by [`separate_stream`].
-/// Memory grows with `frames` (the input, the stems at both rates and the models' activations).
+/// Memory grows with `frames` (the input, the stems at both rates and the models' activations);
+/// a track shorter than [`MIN_WHOLE_SECONDS`] runs as that long a window, padded with silence.
 pub fn separate_whole<E: std::error::Error + 'static>(
     sample_rate: u32,
     factory: BackendFactory,
@@ -146,12 +153,13 @@ pub fn separate_whole<E: std::error::Error + 'static>(
     mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
 ) -> Result<OfflineReport, OfflineError<E>> {
     let mut backend = factory(spec)?;
-    let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+    let window = frames.max((MIN_WHOLE_SECONDS * f64::from(sample_rate)).ceil() as usize);
+    let (mut l, mut r) = (vec![0.0f32; window], vec![0.0f32; window]);
     for start in (0..frames).step_by(OFFLINE_BLOCK) {
         let end = (start + OFFLINE_BLOCK).min(frames);
         read(start, &mut l[start..end], &mut r[start..end]).map_err(OfflineError::Io)?;
     }
-    let mut resampler = WindowResampler::new(sample_rate, frames)?;
+    let mut resampler = WindowResampler::new(sample_rate, window)?;
     let m = resampler.model_frames();
     let (mut ml, mut mr) = (vec![0.0f32; m], vec![0.0f32; m]);
     resampler.to_model([&l, &r], &mut ml, &mut mr)?;
@@ -159,7 +167,7 @@ pub fn separate_whole<E: std::error::Error + 'static>(
     backend.prepare(m)?;
     let mut model_stems = StemBuffers::new(m);
     backend.separate([&ml, &mr], &mut model_stems)?;
-    let mut stems = StemBuffers::new(frames);
+    let mut stems = StemBuffers::new(window);
     {
         let mut dest: Vec<&mut [f32]> = stems.channels_mut().collect();
         resampler.to_host(&mut model_stems, 0, &mut dest)?;
@@ -178,4 +186,64 @@ pub fn separate_whole<E: std::error::Error + 'static>(
         backend: backend.describe(),
         windows: 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::backend::factory_of;
+    use crate::engine::testing::RecordingBackend;
+    use crate::engine::MODEL_RATE;
+
+    /// `separate_whole` on `frames` frames of a ramp at `rate`: the window it prepared and the
+    /// drums stem it wrote.
+    fn whole(frames: usize, rate: u32) -> (Vec<usize>, Vec<f32>) {
+        let backend = RecordingBackend::default();
+        let log = backend.0.clone();
+        let mut drums = vec![f32::NAN; frames];
+        let report = separate_whole::<std::convert::Infallible>(
+            rate,
+            factory_of(move || backend.clone()),
+            BackendSpec::default(),
+            frames,
+            |start, l, r| {
+                for (i, (l, r)) in l.iter_mut().zip(r).enumerate() {
+                    *l = (start + i + 1) as f32 * 1e-3;
+                    *r = *l;
+                }
+                Ok(())
+            },
+            |start, stems| {
+                drums[start..start + stems[0].len()].copy_from_slice(stems[0]);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(report.frames, frames);
+        let prepared = log.lock().unwrap().prepared.clone();
+        (prepared, drums)
+    }
+
+    #[test]
+    fn a_track_shorter_than_a_second_runs_as_a_padded_one_second_window() {
+        let second = (MIN_WHOLE_SECONDS * f64::from(MODEL_RATE)) as usize;
+        for frames in [1usize, 7, 2_048] {
+            let (prepared, drums) = whole(frames, MODEL_RATE);
+            assert_eq!(prepared, [second], "{frames} frames");
+            // The identity backend's quarter of the input, for the input's frames only.
+            for (i, &d) in drums.iter().enumerate() {
+                assert_eq!(
+                    d,
+                    0.25 * ((i + 1) as f32 * 1e-3),
+                    "{frames} frames, frame {i}"
+                );
+            }
+        }
+        // Longer tracks are one window of their own length.
+        assert_eq!(whole(second + 5, MODEL_RATE).0, [second + 5]);
+        // At another rate the padded second is a model-rate second.
+        let (prepared, drums) = whole(10, 48_000);
+        assert_eq!(prepared, [second]);
+        assert!(drums.iter().all(|d| d.is_finite()));
+    }
 }
