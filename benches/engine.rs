@@ -10,6 +10,7 @@
 //!                                       [--seconds 60] [--rate 48000] [--input WAV]
 //! cargo bench --bench engine -- quality --models DIR --input WAV
 //! cargo bench --bench engine -- realtime --models DIR [--tier balanced] [--seconds 600]
+//! cargo bench --bench engine -- instances --models DIR [--tier balanced] [--windows 6]
 //! ```
 //!
 //! CPU time is the whole process's user + system time (`getrusage`), so it counts every
@@ -29,7 +30,9 @@ use danna_sep_core::engine::{
     build, BackendFactory, BackendState, EngineConfig, LatencyBudget, LatencyTier,
     SeparationBackend, StemBuffers, TierSpec, MODEL_RATE,
 };
-use danna_sep_core::ensemble::{separate_clip, EnsembleBackend, SessionConfig, RIGHT_PAD};
+use danna_sep_core::ensemble::{
+    separate_clip, EnsembleBackend, SessionConfig, SessionOwner, RIGHT_PAD,
+};
 use danna_sep_core::modelset::ModelSet;
 use danna_sep_core::runtime::{self, OrtRuntime};
 use danna_sep_core::{BackendSpec, ModelChoice};
@@ -492,6 +495,66 @@ fn bench_realtime(args: &Args) {
     }));
 }
 
+/// Windows per second that one and two engines of the same model set get, side by side, each
+/// on its own thread with one single-threaded model after another (one core each): with their
+/// own sessions (the default pool) and, for comparison, forced to share one session per model
+/// (`pool_size` 1, how every instance ran before the pools), where they take turns.
+fn bench_instances(args: &Args) {
+    let (dir, set) = load_set(args);
+    let tier = args.get("tier").map_or("balanced", String::as_str);
+    let windows: usize = arg(args, "windows", 6);
+    let budget = LatencyBudget::from_spec(tier_spec(tier), MODEL_RATE, 512);
+    let frames = budget.geometry.window();
+    let mix = mixture(args, frames);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut single = 0.0;
+    for (instances, pool_size) in [(1, 2), (2, 2), (2, 1)] {
+        let backends: Vec<EnsembleBackend> = (0..instances)
+            .map(|_| {
+                let config = SessionConfig {
+                    intra_threads: 1,
+                    parallel_models: false,
+                    owner: SessionOwner::unique(),
+                    pool_size,
+                    ..SessionConfig::default()
+                };
+                let mut b =
+                    EnsembleBackend::new(ort(), &set, ModelChoice::Full, config).expect("backend");
+                b.prepare(frames).expect("prepare");
+                b.warm_up(frames).expect("warm-up");
+                b
+            })
+            .collect();
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for mut backend in backends {
+                let mix = &mix;
+                scope.spawn(move || {
+                    let mut stems = StemBuffers::new(frames);
+                    for _ in 0..windows {
+                        backend
+                            .separate([&mix[0], &mix[1]], &mut stems)
+                            .expect("separate");
+                    }
+                });
+            }
+        });
+        let rate = (instances * windows) as f64 / start.elapsed().as_secs_f64();
+        if instances == 1 {
+            single = rate;
+        }
+        let speedup = rate / single;
+        eprintln!(
+            "{tier}: {instances} instance(s), pool {pool_size}: {rate:.2} windows/s, {speedup:.2}x one instance ({cores} cores)"
+        );
+        emit(json!({
+            "kind": "instances", "models": dir, "tier": tier, "instances": instances,
+            "pool_size": pool_size, "windows_per_s": rate, "speedup": speedup,
+            "window_s": frames as f64 / MODEL_RATE as f64, "cores": cores,
+        }));
+    }
+}
+
 fn main() {
     let (cmd, args) = parse_args();
     match cmd.as_str() {
@@ -500,8 +563,9 @@ fn main() {
         "stream" => bench_stream(&args),
         "quality" => bench_quality(&args),
         "realtime" => bench_realtime(&args),
+        "instances" => bench_instances(&args),
         _ => {
-            eprintln!("usage: cargo bench --bench engine -- models|dsp|stream|quality|realtime [--key value ...] (see the doc comment)");
+            eprintln!("usage: cargo bench --bench engine -- models|dsp|stream|quality|realtime|instances [--key value ...] (see the doc comment)");
             std::process::exit(2);
         }
     }

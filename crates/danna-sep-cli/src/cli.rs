@@ -340,6 +340,13 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
         args.out.display(),
         report.backend
     );
+    if report.non_finite_input > 0 {
+        eprintln!(
+            "{}: note: {} NaN/Inf input samples were separated as silence",
+            input.display(),
+            report.non_finite_input
+        );
+    }
     Ok(())
 }
 

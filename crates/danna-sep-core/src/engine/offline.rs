@@ -12,6 +12,7 @@ use super::latency::LatencyBudget;
 use super::status::BackendState;
 use super::window_resampler::WindowResampler;
 use super::{build, EngineConfig};
+use crate::dsp::finite::{count_non_finite, flush_denormals_on_this_thread, sanitize};
 use crate::error::SeparationError;
 use crate::selection::BackendSpec;
 use crate::stems::STEM_COUNT;
@@ -43,6 +44,8 @@ pub struct OfflineReport {
     pub backend: String,
     /// Windows the models ran on (those whose output starts past the input's end are not run).
     pub windows: u64,
+    /// Input samples that were NaN or infinite and were separated as silence.
+    pub non_finite_input: u64,
 }
 
 /// Runs `frames` input frames through the engine. `read(start, left, right)` fills the given
@@ -79,8 +82,12 @@ pub fn separate_stream<E: std::error::Error + 'static>(
         l[real..n].fill(0.0);
         r[real..n].fill(0.0);
         let block = engine.process(&l[..n], &r[..n]);
-        if shared.status.state() == BackendState::Failed {
-            return Err(OfflineError::Backend(shared.status.message()));
+        // A failed window would be a silent gap in every stem file: better no files.
+        let status = &shared.status;
+        if status.state() == BackendState::Failed
+            || status.failed_windows.load(Ordering::Relaxed) > 0
+        {
+            return Err(OfflineError::Backend(status.message()));
         }
         // Output frame i of this block is input frame pos + i - latency.
         let skip = latency.saturating_sub(pos).min(n);
@@ -99,6 +106,7 @@ pub fn separate_stream<E: std::error::Error + 'static>(
         frames,
         backend,
         windows,
+        non_finite_input: shared.status.non_finite_input.load(Ordering::Relaxed),
     })
 }
 
@@ -152,21 +160,40 @@ pub fn separate_whole<E: std::error::Error + 'static>(
     mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
     mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
 ) -> Result<OfflineReport, OfflineError<E>> {
-    let mut backend = factory(spec)?;
+    // This thread runs the models here: subnormals count as zero, as on the engine's threads.
+    flush_denormals_on_this_thread();
+    let mut backend = SeparationError::catching("loading the models", || factory(spec))?;
     let window = frames.max((MIN_WHOLE_SECONDS * f64::from(sample_rate)).ceil() as usize);
     let (mut l, mut r) = (vec![0.0f32; window], vec![0.0f32; window]);
     for start in (0..frames).step_by(OFFLINE_BLOCK) {
         let end = (start + OFFLINE_BLOCK).min(frames);
         read(start, &mut l[start..end], &mut r[start..end]).map_err(OfflineError::Io)?;
     }
+    // As the engine's input history does: NaN and infinities become silence, counted.
+    let mut non_finite_input = 0;
+    for v in l.iter_mut().chain(r.iter_mut()) {
+        let (clean, bad) = sanitize(*v);
+        *v = clean;
+        non_finite_input += u64::from(bad);
+    }
     let mut resampler = WindowResampler::new(sample_rate, window)?;
     let m = resampler.model_frames();
     let (mut ml, mut mr) = (vec![0.0f32; m], vec![0.0f32; m]);
     resampler.to_model([&l, &r], &mut ml, &mut mr)?;
     drop((l, r));
-    backend.prepare(m)?;
     let mut model_stems = StemBuffers::new(m);
-    backend.separate([&ml, &mr], &mut model_stems)?;
+    SeparationError::catching("separating the track", || {
+        backend.prepare(m)?;
+        backend.separate([&ml, &mr], &mut model_stems)?;
+        let count: usize = model_stems
+            .channels_mut()
+            .map(|c| count_non_finite(c))
+            .sum();
+        match count {
+            0 => Ok(()),
+            count => Err(SeparationError::NonFinite { count }),
+        }
+    })?;
     let mut stems = StemBuffers::new(window);
     {
         let mut dest: Vec<&mut [f32]> = stems.channels_mut().collect();
@@ -185,6 +212,7 @@ pub fn separate_whole<E: std::error::Error + 'static>(
         frames,
         backend: backend.describe(),
         windows: 1,
+        non_finite_input,
     })
 }
 
