@@ -78,8 +78,8 @@ if plugin_name ~= "" then
 		end
 		assert (found, "no parameter " .. key)
 	end
-	-- Parameter changes reach the plugin through the process thread, and a tier change asks
-	-- the host to re-activate it: wait for both before reading the latency and saving.
+	-- Parameter changes reach the plugin through the process thread: wait for them, so that
+	-- the state saved below has them.
 	ARDOUR.LuaAPI.wait_for_process_callback (8, 5000)
 end
 
@@ -87,8 +87,8 @@ assert (s:save_state ("", false, false, false, false, false) == 0, "save failed"
 close_session ()
 
 if plugin_name ~= "" then
-	-- The latency the export will compensate: the plugin's, activated as the saved session
-	-- restores it (a tier change only takes effect at an activation).
+	-- The latency the export will compensate: the plugin's once the saved session is loaded,
+	-- as ardour7-export loads it.
 	s = load_session (dir, name)
 	assert (s, "load_session failed")
 	print ("LATENCY " .. s:route_by_name ("Signal"):nth_plugin (0):signal_latency ())
