@@ -14,7 +14,10 @@ set -euo pipefail
 # - python3-venv, python3-pip: the Python toolchain under models/ and the ONNX Runtime wheel;
 # - fluidsynth, fluid-soundfont-gm, espeak-ng: the synthetic training-data generator
 #   (models/danna_sep_models/synth) and its tests;
-# - sox, lame: tests/cli.rs makes its FLAC, Ogg Vorbis and MP3 test inputs with them.
+# - sox, lame: tests/cli.rs makes its FLAC, Ogg Vorbis and MP3 test inputs with them;
+# - ardour: tests/ardour.rs exports a session with the VST3 through Ardour 7 headless
+#   (ardour7-lua, ardour7-export, ardour-vst3-scanner; with its dependencies, without
+#   recommends, 50 MB to download and 207 MB installed on a CI image).
 packages=(
     build-essential pkg-config ca-certificates
     python3-venv python3-pip
@@ -23,6 +26,7 @@ packages=(
     libasound2-dev libjack-jackd2-dev
     fluidsynth fluid-soundfont-gm espeak-ng
     sox lame
+    ardour
 )
 missing=()
 for pkg in "${packages[@]}"; do

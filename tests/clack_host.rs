@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::clap_host::{self as host, PortInfo, StreamResult, UNWRITTEN};
+use common::clap_host::{self as host, OutputPorts, PortInfo, StreamResult, UNWRITTEN};
 use common::signals::{assert_delayed, correlation_peak, noise, relative_error_db, Rng};
 
 const MAX_FRAMES: u32 = 4096;
@@ -225,6 +225,58 @@ fn identity_at_48k_is_the_input_delayed_by_the_latency_after_resampling() {
         }
     }
     eprintln!("48 kHz latency: {latency} samples, worst relative error {worst_db:.1} dB");
+}
+
+#[test]
+fn a_host_passing_only_the_main_port_gets_the_delayed_input_and_nothing_past_its_array() {
+    let (entry, _inputs, outputs) = setup();
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    let sr = 44_100.0;
+    let input = noise(0x3a1c, 2, 5 * 44_100);
+    let mut instance = host::instantiate(&entry);
+    host::set_offline(&mut instance, true);
+    let result = host::stream_ports(
+        &mut instance,
+        sr,
+        MAX_FRAMES,
+        &input,
+        &channels,
+        &[480],
+        OutputPorts::MainOnly,
+    );
+    assert!(
+        result.poison_intact,
+        "the plugin wrote to the port entry past the host's array (audio_outputs_count = 1)"
+    );
+    assert_eq!(result.outputs.len(), 1);
+    // Stock nice-plug skipped process() when stem ports were missing, leaving the main port
+    // unwritten (the host's UNWRITTEN marker).
+    for (c, ch) in result.outputs[0].iter().enumerate() {
+        let label = format!("main port only, channel {c}");
+        assert_delayed(&label, ch, &input[c], 1.0, result.latency as usize, 1e-5);
+    }
+}
+
+#[test]
+fn the_tail_is_reported_from_activation_on() {
+    let (entry, _inputs, outputs) = setup();
+    let channels: Vec<u32> = outputs.iter().map(|p| p.channels).collect();
+    let input = noise(0x7a12, 2, MAX_FRAMES as usize);
+    let mut instance = host::instantiate(&entry);
+    host::set_offline(&mut instance, true);
+    let result = host::stream(
+        &mut instance,
+        44_100.0,
+        MAX_FRAMES,
+        &input,
+        &channels,
+        &[MAX_FRAMES as usize],
+    );
+    assert!(result.latency > 0);
+    assert_eq!(
+        result.tail_before_first_block, result.latency,
+        "tail.get() before the first block (a host planning a bounce asks then)"
+    );
 }
 
 #[test]

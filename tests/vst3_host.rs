@@ -289,6 +289,19 @@ fn factory_lists_the_effect_and_an_instance_has_the_stem_buses() {
         kResultFalse,
         "the number of output buses is fixed"
     );
+    // Each aux bus is checked against its own arrangement (stock nice-plug checked the main
+    // bus's for the first stem and never looked at the last one, so this was accepted).
+    assert_eq!(
+        instance.set_arrangements(STEREO, &[STEREO, STEREO, STEREO, STEREO, MONO]),
+        kResultFalse,
+        "a mono Vocals bus in the stereo layout"
+    );
+    // Ardour's request for a track that connects only the main outputs (the others empty).
+    assert_eq!(
+        instance.set_arrangements(STEREO, &[STEREO, 0, 0, 0, 0]),
+        kResultFalse,
+        "empty stem buses are not a layout of the plugin (the host keeps passing them)"
+    );
     assert_eq!(
         instance.set_arrangements(STEREO, &[STEREO; 5]),
         kResultOk,
@@ -317,6 +330,69 @@ fn offline_render_at_44k1_is_the_input_delayed_by_exactly_the_reported_latency()
         check_exact(&label, &run, &input);
         finish(instance);
     }
+    close(module);
+}
+
+#[test]
+fn a_host_passing_only_the_main_bus_gets_the_delayed_input_and_nothing_past_its_array() {
+    let rate = 44_100.0;
+    let total = expected_latency(rate) + rate as usize;
+    let input = noise(0x3a1b, 2, total);
+    let (module, cid) = open();
+    let instance = stereo_instance(&module, &cid);
+    let run = instance.run_offline_buses(
+        rate,
+        MAX_BLOCK,
+        &input,
+        &OUTPUT_CHANNELS,
+        &[1000],
+        host::OutputBuses::MainOnly,
+    );
+    assert!(
+        run.poison_intact,
+        "the plugin wrote to the output bus past the host's array (numOutputs = 1)"
+    );
+    assert_eq!(run.outputs.len(), 1);
+    // Stock nice-plug skipped process() when stem buses were missing: the main bus was then
+    // never written (the host's UNWRITTEN marker, caught by the stream) or silent.
+    for (c, ch) in run.outputs[0].iter().enumerate() {
+        let what = format!("main bus only, channel {c}");
+        assert_delayed(&what, ch, &input[c], 1.0, run.latency as usize, 1e-5);
+    }
+    finish(instance);
+    close(module);
+}
+
+#[test]
+fn offline_blocks_after_a_realtime_setup_render_offline() {
+    // Ardour 7 exports (freewheels) without setupProcessing(kOffline): only the blocks say
+    // offline. Stock nice-plug kept the real-time activation, so the fast render came out dry
+    // (the stems silent, caught by stem_gain).
+    let rate = 44_100.0;
+    let total = expected_latency(rate) + rate as usize;
+    let input = noise(0x0ff1, 2, total);
+    let (module, cid) = open();
+    let instance = stereo_instance(&module, &cid);
+    let run = instance.run_offline_blocks_only(rate, MAX_BLOCK, &input, &OUTPUT_CHANNELS, &[1000]);
+    check_exact("offline blocks, real-time setup", &run, &input);
+    finish(instance);
+    close(module);
+}
+
+#[test]
+fn the_tail_is_reported_from_activation_on() {
+    let rate = 44_100.0;
+    let input = noise(0x7a11, 2, MAX_BLOCK);
+    let (module, cid) = open();
+    let instance = stereo_instance(&module, &cid);
+    let run = instance.run_offline(rate, MAX_BLOCK, &input, &OUTPUT_CHANNELS, &[MAX_BLOCK]);
+    assert!(run.latency > 0);
+    assert_eq!(
+        run.tail_before_first_block, run.latency,
+        "getTailSamples() before the first block (a host planning a bounce asks then)"
+    );
+    assert_eq!(run.tail, run.latency, "getTailSamples() after processing");
+    finish(instance);
     close(module);
 }
 

@@ -16,6 +16,7 @@ use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
+use clack_extensions::tail::{PluginTail, TailLength};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::events::io::{EventBuffer, InputEvents, OutputEvents};
 use clack_host::events::Pckn;
@@ -224,6 +225,22 @@ pub struct ParamChange {
 /// Value written into output buffers before each `process` call, to catch unwritten outputs.
 pub const UNWRITTEN: f32 = 1.0e9;
 
+/// Value of the buffers behind the stale port entries that follow the host's array when it
+/// passes only the main output port ([`OutputPorts::MainOnly`]).
+pub const POISON: f32 = -7.0e8;
+
+/// Which output ports the host passes to `process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPorts {
+    /// Every port the plugin declares.
+    All,
+    /// Only the main port (as hosts that pass only the ports they connect do). The port array
+    /// is followed by stale entries for the other ports, pointing to buffers filled with
+    /// [`POISON`], so that a plugin reading past the array writes there (and
+    /// [`StreamResult::poison_intact`] turns false) instead of reading garbage.
+    MainOnly,
+}
+
 /// The result of [`stream`]: `outputs[port][channel][frame]` and the latency reported after
 /// activation.
 pub struct StreamResult {
@@ -235,6 +252,12 @@ pub struct StreamResult {
     pub latency_after: u32,
     /// Whether the plugin asked the host to restart it while streaming.
     pub restart_requested: bool,
+    /// With [`OutputPorts::MainOnly`]: the buffers behind the stale entries past the host's
+    /// port array still hold [`POISON`] everywhere (always true with [`OutputPorts::All`]).
+    pub poison_intact: bool,
+    /// The tail (CLAP `tail.get`) read after activation and `start_processing`, before the
+    /// first block.
+    pub tail_before_first_block: u32,
 }
 
 /// Activates at `sample_rate` with `max_frames`, streams `input` (`[channel][frame]`, one
@@ -271,6 +294,52 @@ pub fn stream_with_changes(
     block_sizes: &[usize],
     changes: &[ParamChange],
 ) -> StreamResult {
+    stream_with(
+        instance,
+        sample_rate,
+        max_frames,
+        input,
+        output_channels,
+        block_sizes,
+        changes,
+        OutputPorts::All,
+    )
+}
+
+/// [`stream`] passing only the output ports `ports` says; with [`OutputPorts::MainOnly`] the
+/// result has the main port's audio only.
+pub fn stream_ports(
+    instance: &mut PluginInstance<TestHost>,
+    sample_rate: f64,
+    max_frames: u32,
+    input: &[Vec<f32>],
+    output_channels: &[u32],
+    block_sizes: &[usize],
+    ports: OutputPorts,
+) -> StreamResult {
+    stream_with(
+        instance,
+        sample_rate,
+        max_frames,
+        input,
+        output_channels,
+        block_sizes,
+        &[],
+        ports,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_with(
+    instance: &mut PluginInstance<TestHost>,
+    sample_rate: f64,
+    max_frames: u32,
+    input: &[Vec<f32>],
+    output_channels: &[u32],
+    block_sizes: &[usize],
+    changes: &[ParamChange],
+    ports: OutputPorts,
+) -> StreamResult {
     let config = PluginAudioConfiguration {
         sample_rate,
         min_frames_count: 1,
@@ -280,17 +349,30 @@ pub fn stream_with_changes(
         .activate(|_, _| (), config)
         .expect("activating the plugin");
     let latency_before = latency(instance);
+    let tail_ext = instance
+        .plugin_handle()
+        .get_extension::<PluginTail>()
+        .expect("plugin implements tail");
     instance.access_shared_handler(|s| s.restart_requested.store(false, Ordering::SeqCst));
+    // The ports the host passes each block.
+    let passed = match ports {
+        OutputPorts::All => output_channels.len(),
+        OutputPorts::MainOnly => 1,
+    };
 
     let total = input[0].len();
     // Buffers for the blocks actually sent, not the host's announced maximum (tests announce
     // absurd ones).
     let largest = block_sizes.iter().copied().max().unwrap_or(1);
     let max = (max_frames as usize).min(largest).max(1);
-    let (processor, outputs) = std::thread::scope(|s| {
+    let (processor, outputs, poison_intact, tail_before_first_block) = std::thread::scope(|s| {
         s.spawn(move || {
             let mut processor = processor.start_processing().expect("start_processing");
-            let mut outputs: Vec<Vec<Vec<f32>>> = output_channels
+            let tail_before_first_block = match tail_ext.get(&processor.plugin_handle()) {
+                TailLength::Finite(n) => n,
+                TailLength::Infinite => u32::MAX,
+            };
+            let mut outputs: Vec<Vec<Vec<f32>>> = output_channels[..passed]
                 .iter()
                 .map(|&c| vec![vec![0.0; total]; c as usize])
                 .collect();
@@ -303,6 +385,22 @@ pub fn stream_with_changes(
             let total_out_channels = output_channels.iter().sum::<u32>() as usize;
             let mut out_ports =
                 AudioPorts::with_capacity(total_out_channels, output_channels.len());
+            // Every port's entry, set once to the poisoned buffers: clack keeps its port array
+            // and channel-pointer storage between calls, so with fewer ports passed later the
+            // entries past the array stay these (one entry per port, valid pointers).
+            let mut poison: Vec<Vec<Vec<f32>>> = output_channels
+                .iter()
+                .map(|&c| vec![vec![POISON; max]; c as usize])
+                .collect();
+            if passed < output_channels.len() {
+                let _ =
+                    out_ports.with_output_buffers(poison.iter_mut().map(|port| AudioPortBuffer {
+                        latency: 0,
+                        channels: AudioPortBufferType::f32_output_only(
+                            port.iter_mut().map(|b| &mut b[..]),
+                        ),
+                    }));
+            }
 
             let mut events = EventBuffer::with_capacity(changes.len().max(1));
             let mut pos = 0;
@@ -333,14 +431,15 @@ pub fn stream_with_changes(
                             .map(|b| InputChannel::variable(&mut b[..n])),
                     ),
                 }]);
-                let mut outs = out_ports.with_output_buffers(out_bufs.iter_mut().map(|port| {
-                    AudioPortBuffer {
-                        latency: 0,
-                        channels: AudioPortBufferType::f32_output_only(
-                            port.iter_mut().map(|b| &mut b[..n]),
-                        ),
-                    }
-                }));
+                let mut outs =
+                    out_ports.with_output_buffers(out_bufs[..passed].iter_mut().map(|port| {
+                        AudioPortBuffer {
+                            latency: 0,
+                            channels: AudioPortBufferType::f32_output_only(
+                                port.iter_mut().map(|b| &mut b[..n]),
+                            ),
+                        }
+                    }));
                 processor
                     .process(
                         &inputs,
@@ -358,7 +457,13 @@ pub fn stream_with_changes(
                 }
                 pos += n;
             }
-            (processor.stop_processing(), outputs)
+            let poison_intact = poison[1..].iter().flatten().flatten().all(|&v| v == POISON);
+            (
+                processor.stop_processing(),
+                outputs,
+                poison_intact,
+                tail_before_first_block,
+            )
         })
         .join()
         .expect("audio thread panicked")
@@ -375,6 +480,8 @@ pub fn stream_with_changes(
         latency: latency_before,
         latency_after,
         restart_requested,
+        poison_intact,
+        tail_before_first_block,
     }
 }
 

@@ -2,10 +2,12 @@
 //! made with it ([`signals`]), block sequences and a small engine geometry ([`engine`]), one
 //! temporary-folder helper ([`temp`]), the committed quarter model set ([`quarter_set`]), the
 //! Python reference venv ([`venv`]), which plugin binary the host tests load
-//! ([`plugin_binary`]) and minimal CLAP and VST3 hosts ([`clap_host`], [`vst3_host`]).
+//! ([`plugin_binary`]), minimal CLAP and VST3 hosts ([`clap_host`], [`vst3_host`]) and a
+//! headless Ardour driver ([`ardour`]).
 //!
 //! The backends the engine tests run live in the core, in `danna_sep_core::engine::testing`.
 
+pub mod ardour;
 pub mod clap_host;
 pub mod cli_binary;
 pub mod engine;

@@ -46,7 +46,7 @@ pub fn plugin_library(env_var: &str, bundled: &str) -> PathBuf {
 
 /// Whether `file` was modified after everything the plugin is built from: `src/`, the
 /// manifests and lock file, and the vendored dependencies.
-fn is_newer_than_sources(file: &Path, root: &Path) -> bool {
+pub fn is_newer_than_sources(file: &Path, root: &Path) -> bool {
     fn newest(path: &Path) -> std::time::SystemTime {
         let mut t = std::fs::metadata(path)
             .and_then(|m| m.modified())

@@ -55,6 +55,7 @@ pub const AUX_BUS: int32 = BusTypes_::kAux as int32;
 pub const SAMPLE_32: int32 = SymbolicSampleSizes_::kSample32 as int32;
 pub const SAMPLE_64: int32 = SymbolicSampleSizes_::kSample64 as int32;
 pub const OFFLINE: int32 = ProcessModes_::kOffline as int32;
+pub const REALTIME: int32 = ProcessModes_::kRealtime as int32;
 pub const LATENCY_CHANGED: int32 = RestartFlags_::kLatencyChanged as int32;
 
 /// The VST3 module to test (the same rules as the CLAP host test; see
@@ -300,6 +301,11 @@ pub struct Run {
     pub latency_after: u32,
     /// `getTailSamples()` after the last block.
     pub tail: u32,
+    /// `getTailSamples()` after `setActive(true)` and `setProcessing(true)`, before any block.
+    pub tail_before_first_block: u32,
+    /// With [`OutputBuses::MainOnly`]: the poisoned bus past the array still holds [`POISON`]
+    /// everywhere (always true with [`OutputBuses::All`]).
+    pub poison_intact: bool,
     /// `restartComponent(kLatencyChanged)` calls during `setActive(true)`.
     pub latency_restarts_on_activate: u32,
     /// Further `restartComponent` calls while processing.
@@ -308,6 +314,22 @@ pub struct Run {
 
 /// Value written into output buffers before each `process` call, to catch unwritten outputs.
 pub const UNWRITTEN: f32 = 1.0e9;
+
+/// Value of the buffers behind the poisoned bus that follows the host's output bus array when
+/// it passes only the main bus ([`OutputBuses::MainOnly`]).
+pub const POISON: f32 = -7.0e8;
+
+/// Which output buses the host passes to `process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputBuses {
+    /// Every bus the plugin declares.
+    All,
+    /// Only the main bus (`numOutputs = 1`). The array is followed by a poisoned
+    /// `AudioBusBuffers` entry with valid pointers to buffers filled with [`POISON`], so that a
+    /// plugin reading past the array writes there (and [`Run::poison_intact`] turns false)
+    /// instead of reading garbage.
+    MainOnly,
+}
 
 /// One plugin instance: the component and the interfaces a host queries from it. Borrows the
 /// module so it cannot outlive the library its code lives in.
@@ -430,8 +452,13 @@ impl<'m> Instance<'m> {
 
     /// `setupProcessing` for offline rendering at `rate` with blocks of up to `max_block`.
     pub fn setup_offline(&self, rate: f64, max_block: usize) {
+        self.setup_processing(OFFLINE, rate, max_block);
+    }
+
+    /// `setupProcessing` in `mode` at `rate` with blocks of up to `max_block`.
+    pub fn setup_processing(&self, mode: int32, rate: f64, max_block: usize) {
         let mut setup = ProcessSetup {
-            processMode: OFFLINE,
+            processMode: mode,
             symbolicSampleSize: SAMPLE_32,
             maxSamplesPerBlock: max_block as int32,
             sampleRate: rate,
@@ -462,7 +489,62 @@ impl<'m> Instance<'m> {
         output_channels: &[usize],
         blocks: &[usize],
     ) -> Run {
+        self.run_offline_buses(
+            rate,
+            max_block,
+            input,
+            output_channels,
+            blocks,
+            OutputBuses::All,
+        )
+    }
+
+    /// [`Self::run_offline`] passing only the output buses `buses` says; with
+    /// [`OutputBuses::MainOnly`] the run has the main bus's audio only.
+    pub fn run_offline_buses(
+        &self,
+        rate: f64,
+        max_block: usize,
+        input: &[Vec<f32>],
+        output_channels: &[usize],
+        blocks: &[usize],
+        buses: OutputBuses,
+    ) -> Run {
         self.setup_offline(rate, max_block);
+        self.activate_and_stream(rate, max_block, input, output_channels, blocks, buses)
+    }
+
+    /// [`Self::run_offline`] as Ardour 7 exports: `setupProcessing(kRealtime)`, and only the
+    /// blocks' `ProcessData::processMode` says offline.
+    pub fn run_offline_blocks_only(
+        &self,
+        rate: f64,
+        max_block: usize,
+        input: &[Vec<f32>],
+        output_channels: &[usize],
+        blocks: &[usize],
+    ) -> Run {
+        self.setup_processing(REALTIME, rate, max_block);
+        self.activate_and_stream(
+            rate,
+            max_block,
+            input,
+            output_channels,
+            blocks,
+            OutputBuses::All,
+        )
+    }
+
+    /// The part of a run after `setupProcessing`: activate, stream offline blocks, deactivate.
+    fn activate_and_stream(
+        &self,
+        rate: f64,
+        max_block: usize,
+        input: &[Vec<f32>],
+        output_channels: &[usize],
+        blocks: &[usize],
+        buses: OutputBuses,
+    ) -> Run {
         let restarts_before = self.handler.latency_restarts.load(Ordering::SeqCst);
         // SAFETY: plain calls on a live component.
         assert_eq!(
@@ -479,10 +561,20 @@ impl<'m> Instance<'m> {
         let restarts_before = self.handler.restarts.load(Ordering::SeqCst);
 
         let processor = &self.processor;
-        let (outputs, tail) = std::thread::scope(|s| {
-            s.spawn(|| stream(processor, rate, max_block, input, output_channels, blocks))
-                .join()
-                .expect("audio thread panicked")
+        let streamed = std::thread::scope(|s| {
+            s.spawn(|| {
+                stream(
+                    processor,
+                    rate,
+                    max_block,
+                    input,
+                    output_channels,
+                    blocks,
+                    buses,
+                )
+            })
+            .join()
+            .expect("audio thread panicked")
         });
 
         let latency_after = self.latency();
@@ -493,10 +585,12 @@ impl<'m> Instance<'m> {
             "setActive(false)"
         );
         Run {
-            outputs,
+            outputs: streamed.outputs,
             latency,
             latency_after,
-            tail,
+            tail: streamed.tail,
+            tail_before_first_block: streamed.tail_before_first_block,
+            poison_intact: streamed.poison_intact,
             latency_restarts_on_activate,
             restarts_while_processing: self.handler.restarts.load(Ordering::SeqCst)
                 - restarts_before,
@@ -527,8 +621,16 @@ impl<'m> Instance<'m> {
     }
 }
 
-/// The audio thread's part of [`Instance::run_offline`]: `setProcessing(true)`, the blocks,
-/// `getTailSamples()`, `setProcessing(false)`. Returns the outputs and the tail.
+/// What [`stream`] observed.
+struct Streamed {
+    outputs: Vec<Vec<Vec<f32>>>,
+    tail: u32,
+    tail_before_first_block: u32,
+    poison_intact: bool,
+}
+
+/// The audio thread's part of [`Instance::run_offline_buses`]: `setProcessing(true)`,
+/// `getTailSamples()`, the blocks, `getTailSamples()`, `setProcessing(false)`.
 fn stream(
     processor: &ComPtr<IAudioProcessor>,
     rate: f64,
@@ -536,8 +638,14 @@ fn stream(
     input: &[Vec<f32>],
     output_channels: &[usize],
     blocks: &[usize],
-) -> (Vec<Vec<Vec<f32>>>, u32) {
+    buses: OutputBuses,
+) -> Streamed {
     let total = input[0].len();
+    // The buses passed each block.
+    let output_channels = match buses {
+        OutputBuses::All => output_channels,
+        OutputBuses::MainOnly => &output_channels[..1],
+    };
     let mut outputs: Vec<Vec<Vec<f32>>> = output_channels
         .iter()
         .map(|&c| vec![vec![0.0; total]; c])
@@ -564,6 +672,18 @@ fn stream(
             },
         })
         .collect();
+    // The poisoned entry after the array: a stereo bus whose buffers hold POISON.
+    let mut poison_bufs: Vec<Vec<f32>> = vec![vec![POISON; max_block]; 2];
+    let mut poison_ptrs: Vec<*mut f32> = poison_bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    if buses == OutputBuses::MainOnly {
+        out_buses.push(AudioBusBuffers {
+            numChannels: 2,
+            silenceFlags: 0,
+            __field0: AudioBusBuffers__type0 {
+                channelBuffers32: poison_ptrs.as_mut_ptr(),
+            },
+        });
+    }
     // SAFETY: a zeroed ProcessContext is valid (all plain numbers).
     let mut context: ProcessContext = unsafe { std::mem::zeroed() };
     context.state = StatesAndFlags_::kPlaying;
@@ -577,6 +697,8 @@ fn stream(
         kResultOk,
         "setProcessing(true)"
     );
+    // SAFETY: a plain getter.
+    let tail_before_first_block = unsafe { processor.getTailSamples() };
 
     // Some hosts flush parameter changes with an empty block; it must not disturb the stream.
     let mut flush = ProcessData {
@@ -628,7 +750,7 @@ fn stream(
             symbolicSampleSize: SAMPLE_32,
             numSamples: n as int32,
             numInputs: 1,
-            numOutputs: out_buses.len() as int32,
+            numOutputs: output_channels.len() as int32,
             inputs: &mut in_bus,
             outputs: out_buses.as_mut_ptr(),
             inputParameterChanges: null_mut(),
@@ -664,7 +786,12 @@ fn stream(
         kResultOk,
         "setProcessing(false)"
     );
-    (outputs, tail)
+    Streamed {
+        outputs,
+        tail,
+        tail_before_first_block,
+        poison_intact: poison_bufs.iter().flatten().all(|&v| v == POISON),
+    }
 }
 
 impl Instance<'_> {

@@ -1,5 +1,5 @@
 use backtrace::Backtrace;
-use nice_plug_core::plugin::Plugin;
+use nice_plug_core::plugin::{Plugin, ProcessStatus};
 use std::cmp;
 use std::marker::PhantomData;
 use std::os::raw::c_char;
@@ -30,6 +30,19 @@ const AARCH64_FTZ_BIT: u64 = 1 << 24;
 #[cfg(all(debug_assertions, feature = "assert_process_allocs"))]
 #[global_allocator]
 static A: nice_assert_no_alloc::AllocDisabler = nice_assert_no_alloc::AllocDisabler;
+
+/// Danna-Sep patch: the status the wrappers report the tail from between an activation (or a
+/// `setProcessing`/`start_processing` call) and the plugin's first `process()`, which returns
+/// its own. A plugin that delays its output by `latency` samples still sounds for that long after
+/// its input ends, so its tail is at least its latency; stock nice-plug reported no tail until
+/// the first block, and a host that asks before it (to plan a bounce) cut the delayed audio off.
+pub fn status_before_first_block(latency: u32) -> ProcessStatus {
+    if latency == 0 {
+        ProcessStatus::Normal
+    } else {
+        ProcessStatus::Tail(latency)
+    }
+}
 
 /// A Rabin fingerprint based string hash for parameter ID strings.
 pub fn hash_param_id(id: &str) -> u32 {

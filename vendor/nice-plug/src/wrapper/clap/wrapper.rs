@@ -105,7 +105,9 @@ use crate::wrapper::clap::context::WrapperGuiContext;
 use crate::wrapper::clap::util::{read_stream, write_stream};
 use crate::wrapper::state::{self};
 use crate::wrapper::util::buffer_management::{BufferManager, ChannelPointers};
-use crate::wrapper::util::{clamp_input_event_timing, hash_param_id, process_wrapper, strlcpy};
+use crate::wrapper::util::{
+    clamp_input_event_timing, hash_param_id, process_wrapper, status_before_first_block, strlcpy,
+};
 
 /// How many output parameter changes we can store in our output parameter change queue. Storing
 /// more than this many parameters at a time will cause changes to get lost.
@@ -1806,6 +1808,13 @@ impl<P: ClapPlugin> Wrapper<P> {
         // NOTE: This needs to be dropped after the `plugin` lock to avoid deadlocks
         drop(activate_context);
 
+        if result {
+            // Dropping the context applied the latency `activate()` set.
+            wrapper.last_process_status.store(status_before_first_block(
+                wrapper.current_latency.load(Ordering::SeqCst),
+            ));
+        }
+
         result
     }
 
@@ -1838,7 +1847,9 @@ impl<P: ClapPlugin> Wrapper<P> {
         let wrapper = unsafe { &*((*plugin).plugin_data as *const Self) };
 
         // Always reset the processing status when the plugin gets activated or deactivated
-        wrapper.last_process_status.store(ProcessStatus::Normal);
+        wrapper.last_process_status.store(status_before_first_block(
+            wrapper.current_latency.load(Ordering::SeqCst),
+        ));
         wrapper.is_processing.store(true, Ordering::SeqCst);
 
         // To be consistent with the VST3 wrapper, we'll also reset the buffers here in addition to
@@ -2062,7 +2073,9 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_input_idx = aux_input_no + aux_input_start_idx;
-                                if aux_input_idx > process.audio_inputs_count as usize {
+                                // Danna-Sep patch: `>=`, stock nice-plug read one bus past the
+                                // host's array when the host passed fewer buses.
+                                if aux_input_idx >= process.audio_inputs_count as usize {
                                     break;
                                 }
 
@@ -2086,7 +2099,8 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_output_idx = aux_output_no + aux_output_start_idx;
-                                if aux_output_idx > process.audio_outputs_count as usize {
+                                // Danna-Sep patch: `>=`, as for the inputs above.
+                                if aux_output_idx >= process.audio_outputs_count as usize {
                                     break;
                                 }
 

@@ -43,6 +43,10 @@ pub struct BufferManager {
     aux_input_storage: Vec<Vec<Vec<f32>>>,
 
     aux_output_buffers: Vec<Buffer<'static>>,
+    /// Danna-Sep patch: backs the auxiliary output channels the host did not provide (a host may
+    /// pass only the buses it connects), so that the plugin still processes its main IO; what
+    /// the plugin writes there is discarded. Preallocated for `max_buffer_size` samples.
+    aux_output_scratch: Vec<Vec<Vec<f32>>>,
 }
 
 // SAFETY: The raw pointers in the `ChannelPointers` fields/vectors are only used as scratch storage
@@ -121,6 +125,7 @@ impl BufferManager {
         }
 
         let mut aux_output_buffers = Vec::with_capacity(audio_io_layout.aux_output_ports.len());
+        let mut aux_output_scratch = Vec::with_capacity(audio_io_layout.aux_output_ports.len());
         for num_channels in audio_io_layout.aux_output_ports {
             let mut buffer = Buffer::default();
             unsafe {
@@ -130,6 +135,10 @@ impl BufferManager {
             };
 
             aux_output_buffers.push(buffer);
+            aux_output_scratch.push(vec![
+                vec![0.0; max_buffer_size];
+                num_channels.get() as usize
+            ]);
         }
 
         Self {
@@ -144,6 +153,7 @@ impl BufferManager {
             aux_input_storage,
 
             aux_output_buffers,
+            aux_output_scratch,
         }
     }
 
@@ -154,8 +164,9 @@ impl BufferManager {
     /// channel) are filled with zeroes.
     ///
     /// `sample_offset` and `num_samples` can be used to slice a set of host channel pointers for
-    /// sample accurate automation. If any of the outputs are missing because the host hasn't
-    /// provided enough channels or outputs, then they will be replaced by empty slices.
+    /// sample accurate automation. If any of the main outputs are missing because the host hasn't
+    /// provided enough channels or outputs, then they will be replaced by empty slices; missing
+    /// auxiliary output channels point to the manager's own zeroed scratch storage.
     ///
     /// # Panics
     ///
@@ -333,25 +344,33 @@ impl BufferManager {
         }
 
         // The auxiliary output buffers can point directly to the host's buffers. This logic is the
-        // same as the main outputs, minus the copying of input cdata
-        for (output_channel_pointers, output_buffer) in self
+        // same as the main outputs, minus the copying of input cdata. Danna-Sep patch: channels
+        // the host did not provide point to `aux_output_scratch` instead of being left empty,
+        // which made the wrapper skip `process()` altogether (silence from a host that passes
+        // only the buses it connects).
+        for ((output_channel_pointers, output_buffer), scratch) in self
             .aux_output_channel_pointers
             .iter()
             .zip(self.aux_output_buffers.iter_mut())
+            .zip(self.aux_output_scratch.iter_mut())
         {
             unsafe {
                 output_buffer.set_slices(num_samples, |output_slices| {
-                    match output_channel_pointers {
+                    let provided_channels = match output_channel_pointers {
                         Some(output_channel_pointers) => {
                             crate::nice_debug_assert_eq!(
                                 output_slices.len(),
                                 output_channel_pointers.num_channels
                             );
-                            for (channel_idx, output_slice) in output_slices
-                                .iter_mut()
-                                .enumerate()
-                                .take(output_channel_pointers.num_channels)
-                            {
+                            output_channel_pointers.num_channels
+                        }
+                        None => 0,
+                    };
+                    for (channel_idx, (output_slice, scratch_channel)) in
+                        output_slices.iter_mut().zip(scratch.iter_mut()).enumerate()
+                    {
+                        match output_channel_pointers {
+                            Some(output_channel_pointers) if channel_idx < provided_channels => {
                                 let output_channel_pointer =
                                     output_channel_pointers.ptrs.as_ptr().add(channel_idx);
 
@@ -359,23 +378,18 @@ impl BufferManager {
                                     (*output_channel_pointer).add(sample_offset),
                                     num_samples,
                                 );
-
-                                // The host may not zero out the buffers, and assume the plugin always
-                                // write something there
-                                output_slice.fill(0.0);
                             }
-
-                            // If the caller/host should have provided buffer pointers but didn't then
-                            // we must get rid of any dangling slices
-                            output_slices[output_channel_pointers.num_channels..]
-                                .fill_with(|| &mut [])
+                            // A host that exceeds the maximum block size gets an empty slice,
+                            // as before, and the block is skipped.
+                            _ => match scratch_channel.get_mut(..num_samples) {
+                                Some(channel) => *output_slice = &mut *(channel as *mut [f32]),
+                                None => *output_slice = &mut [],
+                            },
                         }
-                        None => {
-                            crate::nice_debug_assert_eq!(output_slices.len(), 0);
 
-                            // Same as above
-                            output_slices.fill_with(|| &mut [])
-                        }
+                        // The host may not zero out the buffers, and assume the plugin always
+                        // write something there
+                        output_slice.fill(0.0);
                     }
                 });
             }

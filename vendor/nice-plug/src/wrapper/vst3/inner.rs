@@ -103,6 +103,10 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     pub current_buffer_config: AtomicCell<Option<BufferConfig>>,
     /// The current audio processing mode. Set in `IAudioProcessor::setup_processing()`.
     pub current_process_mode: AtomicCell<ProcessMode>,
+    /// Danna-Sep patch: the plugin was re-activated for offline rendering because the host's
+    /// `ProcessData::processMode` said so while `setupProcessing` had set up real time (Ardour
+    /// 7 exports that way); it goes back to real time when the blocks do.
+    pub offline_from_process_data: AtomicBool,
     /// The most recently reported track information. Hosts may send partial updates (e.g.
     /// Ableton), so this is used to merge successive [`IInfoListener::setChannelContextInfos()`]
     /// calls.
@@ -358,6 +362,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             ),
             current_buffer_config: AtomicCell::new(None),
             current_process_mode: AtomicCell::new(ProcessMode::Realtime),
+            offline_from_process_data: AtomicBool::new(false),
             #[cfg(feature = "editor")]
             current_track_info: AtomicRefCell::new(TrackInfo::default()),
             last_process_status: AtomicCell::new(ProcessStatus::Normal),

@@ -47,7 +47,7 @@ use super::util::{VST3_MIDI_CHANNELS, VST3_MIDI_PARAMS_END};
 use crate::util::permit_alloc;
 use crate::wrapper::state;
 use crate::wrapper::util::buffer_management::{BufferManager, ChannelPointers};
-use crate::wrapper::util::{clamp_input_event_timing, process_wrapper};
+use crate::wrapper::util::{clamp_input_event_timing, process_wrapper, status_before_first_block};
 use crate::wrapper::vst3::Vst3Plugin;
 
 #[allow(clippy::unnecessary_cast)]
@@ -87,6 +87,36 @@ impl<P: Vst3Plugin> Wrapper<P> {
         Self {
             inner: WrapperInner::new(),
         }
+    }
+
+    /// Danna-Sep patch: deactivates and re-activates the plugin with `mode` (see `process`),
+    /// keeping the sample rate, block size and layout. A failed activation leaves the plugin
+    /// inactive, as a failed `setActive(true)` does.
+    fn reactivate_in_mode(&self, mode: ProcessMode) {
+        let Some(mut config) = self.inner.current_buffer_config.load() else {
+            return;
+        };
+        config.process_mode = mode;
+        self.inner.current_process_mode.store(mode);
+        self.inner.current_buffer_config.store(Some(config));
+        self.inner
+            .offline_from_process_data
+            .store(mode == ProcessMode::Offline, Ordering::SeqCst);
+
+        let layout = self.inner.current_audio_io_layout.load();
+        let mut activate_context = self.inner.make_activate_context();
+        if let Some(mut plugin) = self.inner.plugin.try_lock() {
+            permit_alloc(|| {
+                plugin.deactivate();
+                if plugin.activate(&layout, &config, &mut activate_context) {
+                    plugin.reset();
+                }
+            });
+        } else {
+            crate::nice_error!("Failed to acquire lock on plugin while switching process mode");
+        }
+        // NOTE: dropped after the `plugin` lock, as in `setActive`
+        drop(activate_context);
     }
 }
 
@@ -468,6 +498,15 @@ impl<P: Vst3Plugin> IComponentTrait for Wrapper<P> {
 
                 // NOTE: This needs to be dropped after the `plugin` lock to avoid deadlocks
                 drop(activate_context);
+
+                if result == kResultOk {
+                    // Dropping the context applied the latency `activate()` set.
+                    self.inner
+                        .last_process_status
+                        .store(status_before_first_block(
+                            self.inner.current_latency.load(Ordering::SeqCst),
+                        ));
+                }
 
                 result
             }
@@ -859,7 +898,10 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                 // NOTE: We completely ignore the speaker arrangements and only look at the channel
                 //       counts here. This may cause issues at some point, but it works for now.
                 let has_main_input = layout.main_input_channels.is_some();
-                let aux_input_start_idx = if has_main_input { 0 } else { 1 };
+                // Danna-Sep patch: aux buses follow the main bus (stock nice-plug had these two
+                // indices swapped, so it checked the main bus's arrangement for the first aux
+                // bus and read past the array without a main bus).
+                let aux_input_start_idx = if has_main_input { 1 } else { 0 };
                 if has_main_input
                     && unsafe {
                         (*inputs).count_ones() != layout.main_input_channels.unwrap().get()
@@ -877,14 +919,12 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                 }
 
                 let has_main_output = layout.main_output_channels.is_some();
-                let aux_output_start_idx = if has_main_output { 0 } else { 1 };
-                if unsafe {
-                    (*outputs).count_ones()
-                        != layout
-                            .main_output_channels
-                            .map(NonZeroU32::get)
-                            .unwrap_or_default()
-                } {
+                let aux_output_start_idx = if has_main_output { 1 } else { 0 };
+                if has_main_output
+                    && unsafe {
+                        (*outputs).count_ones() != layout.main_output_channels.unwrap().get()
+                    }
+                {
                     return false;
                 }
                 for (aux_output_idx, channel_count) in layout.aux_output_ports.iter().enumerate() {
@@ -1010,6 +1050,9 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             }
         };
         self.inner.current_process_mode.store(mode);
+        self.inner
+            .offline_from_process_data
+            .store(false, Ordering::SeqCst);
 
         // Danna-Sep patch: store the mode before building the config that `activate()` receives,
         // so a switch to offline rendering takes effect at this activation, not the next one.
@@ -1031,7 +1074,11 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         let state = state != 0;
 
         // Always reset the processing status when the plugin gets activated or deactivated
-        self.inner.last_process_status.store(ProcessStatus::Normal);
+        self.inner
+            .last_process_status
+            .store(status_before_first_block(
+                self.inner.current_latency.load(Ordering::SeqCst),
+            ));
         self.inner.is_processing.store(state, Ordering::SeqCst);
 
         // This function is also used to reset buffers on the plugin, so we should do the same
@@ -1082,6 +1129,28 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             crate::nice_debug_assert!(data.numSamples >= 0);
 
             let total_buffer_len = data.numSamples as usize;
+
+            // Danna-Sep patch: Ardour 7 never calls `setupProcessing(kOffline)` for an export
+            // (freewheeling); only the blocks' `processMode` says offline. Re-activate the plugin
+            // in that mode before the first such block, and back in real time before the first
+            // real-time block after it. This runs on the host's processing thread: the switch to
+            // offline happens where the host no longer runs in real time, the switch back once,
+            // when the export ends.
+            #[allow(clippy::unnecessary_cast)]
+            let block_offline = data.processMode == ProcessModes_::kOffline as i32;
+            let switched = self.inner.offline_from_process_data.load(Ordering::SeqCst);
+            if total_buffer_len > 0
+                && ((block_offline
+                    && !switched
+                    && self.inner.current_process_mode.load() == ProcessMode::Realtime)
+                    || (!block_offline && switched))
+            {
+                self.reactivate_in_mode(if block_offline {
+                    ProcessMode::Offline
+                } else {
+                    ProcessMode::Realtime
+                });
+            }
 
             let current_audio_io_layout = self.inner.current_audio_io_layout.load();
             let has_main_input = current_audio_io_layout.main_input_channels.is_some();
@@ -1461,7 +1530,10 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                     .enumerate()
                                 {
                                     let aux_input_idx = aux_input_no + aux_input_start_idx;
-                                    if aux_input_idx > data.numOutputs as usize {
+                                    // Danna-Sep patch: the input count and `>=`; stock
+                                    // nice-plug compared against `numOutputs` with `>`, reading
+                                    // past the host's input array.
+                                    if aux_input_idx >= data.numInputs as usize {
                                         break;
                                     }
 
@@ -1485,7 +1557,9 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                     .enumerate()
                                 {
                                     let aux_output_idx = aux_output_no + aux_output_start_idx;
-                                    if aux_output_idx > data.numOutputs as usize {
+                                    // Danna-Sep patch: `>=`, stock nice-plug read one bus past
+                                    // the host's output array when it passed fewer buses.
+                                    if aux_output_idx >= data.numOutputs as usize {
                                         break;
                                     }
 
