@@ -23,6 +23,9 @@ pub const ENV_THREADS: &str = "DANNA_SEP_THREADS";
 pub const ENV_PARALLEL: &str = "DANNA_SEP_PARALLEL";
 /// `1`: int8 weights whatever the Precision parameter says; `0`: as the parameter says.
 pub const ENV_INT8: &str = "DANNA_SEP_INT8";
+/// ONNX Runtime sessions per model file in the process (a positive integer): instances beyond
+/// it share sessions and take turns; each session holds its own copy of the weights.
+pub const ENV_SESSIONS: &str = "DANNA_SEP_SESSIONS";
 
 /// Where ONNX Runtime is looked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct SessionOverrides {
     pub parallel_models: Option<bool>,
     /// [`ENV_INT8`]: `Some(true)` forces int8 weights.
     pub force_int8: bool,
+    /// [`ENV_SESSIONS`].
+    pub pool_size: Option<usize>,
 }
 
 /// The whole configuration from the environment.
@@ -76,6 +81,7 @@ impl Config {
                 intra_threads: number(ENV_THREADS).filter(|&n| n > 0),
                 parallel_models: flag(ENV_PARALLEL),
                 force_int8: flag(ENV_INT8) == Some(true),
+                pool_size: number(ENV_SESSIONS).filter(|&n| n > 0),
             },
         }
     }
@@ -107,6 +113,7 @@ mod tests {
             (ENV_THREADS, " 3 "),
             (ENV_PARALLEL, "0"),
             (ENV_INT8, "1"),
+            (ENV_SESSIONS, "1"),
         ]);
         assert_eq!(c.runtime.library, Some(PathBuf::from("/lib/ort.so")));
         assert!(c.runtime.no_fallback);
@@ -125,6 +132,7 @@ mod tests {
             (ENV_THREADS, "0"),
             (ENV_PARALLEL, "yes"),
             (ENV_INT8, "2"),
+            (ENV_SESSIONS, "0"),
         ]);
         assert_eq!(c, Config::default());
     }

@@ -74,6 +74,9 @@ impl SessionConfig {
             self.parallel_models = p;
         }
         self.int8 |= overrides.force_int8;
+        if let Some(n) = overrides.pool_size {
+            self.pool_size = n;
+        }
         self
     }
 
