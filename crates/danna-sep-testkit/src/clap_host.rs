@@ -373,3 +373,21 @@ pub fn stream_with_changes(
         restart_requested,
     }
 }
+
+/// Sets parameter `param` to the plain `value` while the plugin is inactive, as a host does
+/// with `clap_plugin_params::flush()` (e.g. automation read before playback starts).
+pub fn flush_param(instance: &mut PluginInstance<TestHost>, param: ClapId, value: f64) {
+    let mut events = EventBuffer::with_capacity(1);
+    events.push(&ParamValueEvent::new(0, param, Pckn::match_all(), value));
+    let mut handle = instance
+        .inactive_plugin_handle()
+        .expect("flush_param needs an inactive plugin");
+    let ext = handle
+        .get_extension::<PluginParams>()
+        .expect("plugin implements params");
+    ext.flush(
+        &mut handle,
+        &InputEvents::from_buffer(&events),
+        &mut OutputEvents::void(),
+    );
+}
