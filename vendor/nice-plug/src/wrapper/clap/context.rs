@@ -79,8 +79,11 @@ pub(crate) struct RemoteControlPages<'a> {
 
 impl<P: ClapPlugin> Drop for WrapperActivateContext<'_, P> {
     fn drop(&mut self) {
+        // Dropped inside `clap_plugin::activate()`, where CLAP allows a latency change: tell the
+        // host now. `set_latency_samples()` would see the plugin active and request a restart,
+        // and the host would activate the plugin a second time for nothing.
         if let Some(samples) = self.pending_requests.latency_changed.take() {
-            self.wrapper.set_latency_samples(samples)
+            self.wrapper.set_latency_samples_while_activating(samples)
         }
     }
 }

@@ -1553,6 +1553,17 @@ impl<P: ClapPlugin> Wrapper<P> {
         }
     }
 
+    /// Sets the latency from within `clap_plugin::activate()` (main thread) and, if it changed,
+    /// calls `clap_host_latency::changed()` right away, the one place CLAP allows it.
+    pub fn set_latency_samples_while_activating(&self, samples: u32) {
+        let old_latency = self.current_latency.swap(samples, Ordering::SeqCst);
+        if old_latency != samples
+            && let Some(host_latency) = &*self.host_latency.borrow()
+        {
+            unsafe_clap_call! { host_latency=>changed(&*self.host_callback) };
+        }
+    }
+
     pub fn set_current_voice_capacity(&self, capacity: u32) {
         match P::CLAP_POLY_MODULATION_CONFIG {
             Some(config) => {
