@@ -1,6 +1,7 @@
-//! A missing or corrupt model set leaves the plugin loadable: it activates, reports its
-//! latency, passes the input through on the main output delayed by exactly that latency,
-//! keeps the stem outputs silent, and its status line says why.
+//! A missing or corrupt model set (a garbage, truncated or bit-flipped model file) leaves the
+//! plugin loadable: it activates, reports its latency, passes the input through on the main
+//! output delayed by exactly that latency, keeps the stem outputs silent, and its status line
+//! says why, naming the file.
 //!
 //! One test in its own binary, because it points `DANNA_SEP_MODELS` (process-wide) at broken
 //! folders one after another.
@@ -76,4 +77,28 @@ fn missing_or_corrupt_model_sets_pass_audio_through_and_say_why() {
     std::fs::write(corrupt.join("quarter.onnx"), b"not an onnx model").unwrap();
     std::env::set_var("DANNA_SEP_MODELS", &corrupt);
     check_passthrough("corrupt model file", "quarter.onnx");
+
+    // Without a checksum, a truncated file that still starts like ONNX gets as far as ONNX
+    // Runtime, whose refusal names the file too.
+    let model = std::fs::read(format!("{quarter}/quarter.onnx")).unwrap();
+    std::fs::write(corrupt.join("quarter.onnx"), &model[..model.len() / 2]).unwrap();
+    check_passthrough("truncated model file, no checksum", "quarter.onnx");
+
+    // With the manifest's checksum, one flipped bit is enough to refuse the file at load.
+    let damaged = tmp.join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::copy(
+        format!("{quarter}/manifest.toml"),
+        damaged.join("manifest.toml"),
+    )
+    .unwrap();
+    let mut flipped = model.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x04;
+    std::fs::write(damaged.join("quarter.onnx"), &flipped).unwrap();
+    std::env::set_var("DANNA_SEP_MODELS", &damaged);
+    check_passthrough(
+        "bit-flipped model file",
+        "quarter.onnx is damaged or was changed",
+    );
 }

@@ -3,9 +3,11 @@
 //!
 //! `nice-plug-xtask` writes `target/bundled/<Name>.vst3/Contents/<arch>-linux/<Name>.so` and
 //! `target/bundled/<Name>.clap` (a plain file on Linux), with `<Name>` from `bundler.toml`. The
-//! plugin looks for `libonnxruntime.so` next to its own `.so` (see `src/ort_runtime.rs`), so the
-//! library is copied into the VST3 architecture folder and next to the `.clap` file, and so is
-//! the shipped model set (`models/demo` as `danna-sep-models/`, see `src/ensemble/locate.rs`).
+//! plugin looks for `libonnxruntime.so` next to its own `.so` (see
+//! `crates/danna-sep-core/src/runtime.rs`), so the library is copied into the VST3 architecture
+//! folder and next to the `.clap` file, and so is the shipped model set (`models/demo` as
+//! `danna-sep-models/`, see `crates/danna-sep-core/src/modelset/locate.rs`). A release build
+//! looks nowhere else: it contains no path of this checkout (`tests/build_paths.rs`).
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

@@ -8,13 +8,17 @@
 //!
 //! Search order (first hit wins, see [`candidate_paths`]):
 //!
-//! 1. the file named by [`RuntimeConfig::library`] (`DANNA_SEP_ORT_LIB`);
+//! 1. the file named by [`RuntimeConfig::library`] (`DANNA_SEP_ORT_LIB`), which must be an
+//!    absolute path: a relative one would be resolved against the host's working directory or
+//!    the system's library search path, so it is refused (and nothing else is tried);
 //! 2. `libonnxruntime.so` / `libonnxruntime.so.1.31.1` in the directory of the binary that
 //!    contains this code. For the plugin that is the plugin `.so` itself (found with `dladdr`,
 //!    because the host's executable and working directory say nothing about where the plugin
-//!    lives); for the CLI it is the executable. `cargo xtask bundle` copies the library there;
-//! 3. the project's own copy, `<repo>/.deps/onnxruntime/libonnxruntime.so`, which
-//!    `cargo xtask setup` provisions (useful during development and in tests).
+//!    lives); for the CLI it is the executable. `cargo xtask bundle` copies the library there.
+//!    A symlinked binary's real folder comes first ([`paths::dirs_of`]);
+//! 3. development builds only: the checkout's own copy,
+//!    `<repo>/.deps/onnxruntime/libonnxruntime.so`, which `cargo xtask setup` provisions.
+//!    Release builds contain no build-machine path ([`paths`]).
 //!
 //! [`RuntimeConfig::no_fallback`] (`DANNA_SEP_ORT_NO_FALLBACK=1`) restricts the search to
 //! step 1. It exists for tests of the failure path, which must not silently find the real
@@ -98,7 +102,7 @@ static RUNTIME: OnceLock<Result<OrtRuntime, RuntimeLoadError>> = OnceLock::new()
 /// Must not be called from the audio thread (it may `dlopen`, allocate and touch the disk).
 pub fn ensure_loaded(config: &RuntimeConfig) -> Result<&'static OrtRuntime, RuntimeLoadError> {
     RUNTIME
-        .get_or_init(|| load_first(&candidate_paths(config)))
+        .get_or_init(|| load_first(&candidate_paths(config)?))
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -109,25 +113,30 @@ pub fn load_outcome() -> Option<Result<&'static OrtRuntime, &'static RuntimeLoad
 }
 
 /// The candidate library paths for this process, in search order (the configuration and the
-/// location of the current binary, nothing else). See [`candidates_from`].
-pub fn candidate_paths(config: &RuntimeConfig) -> Vec<PathBuf> {
+/// location of the current binary, and in a development build the checkout's copy; nothing
+/// else). See [`candidates_from`].
+pub fn candidate_paths(config: &RuntimeConfig) -> Result<Vec<PathBuf>, RuntimeLoadError> {
     candidates_from(
         config.library.as_deref(),
         config.no_fallback,
         &paths::module_dirs(),
-        &paths::project_runtime_lib(),
+        paths::dev_runtime_lib().as_deref(),
     )
 }
 
+/// Why a relative [`RuntimeConfig::library`] is refused.
+pub const RELATIVE_LIBRARY: &str = "refused: DANNA_SEP_ORT_LIB must be an absolute path";
+
 /// The pure core of [`candidate_paths`]: `library` is the configured file, `module_dirs` the
-/// directories of the current binary (as given and with symlinks resolved), `project_lib` the
-/// project-local fallback. Duplicates are removed, keeping the first occurrence.
+/// directories of the current binary (real folder first), `project_lib` the development
+/// fallback (`None` in release builds). Duplicates are removed, keeping the first occurrence.
+/// A relative `library` is an error listing only it (see the module docs).
 pub fn candidates_from(
     library: Option<&Path>,
     no_fallback: bool,
     module_dirs: &[PathBuf],
-    project_lib: &Path,
-) -> Vec<PathBuf> {
+    project_lib: Option<&Path>,
+) -> Result<Vec<PathBuf>, RuntimeLoadError> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut push = |p: PathBuf| {
         if !out.contains(&p) {
@@ -135,18 +144,25 @@ pub fn candidates_from(
         }
     };
     if let Some(library) = library.filter(|s| !s.as_os_str().is_empty()) {
+        if !library.is_absolute() {
+            return Err(RuntimeLoadError {
+                tried: vec![(library.to_path_buf(), RELATIVE_LIBRARY.to_string())],
+            });
+        }
         push(library.to_path_buf());
     }
     if no_fallback {
-        return out;
+        return Ok(out);
     }
     for dir in module_dirs {
         for name in LIB_NAMES {
             push(dir.join(name));
         }
     }
-    push(project_lib.to_path_buf());
-    out
+    if let Some(project_lib) = project_lib {
+        push(project_lib.to_path_buf());
+    }
+    Ok(out)
 }
 
 /// Tries the candidates in order and returns the first that loads and works.
@@ -288,8 +304,9 @@ mod tests {
             Some(Path::new("/custom/libort.so")),
             false,
             &dirs,
-            Path::new("/proj/.deps/onnxruntime/libonnxruntime.so"),
-        );
+            Some(Path::new("/proj/.deps/onnxruntime/libonnxruntime.so")),
+        )
+        .unwrap();
         let want: Vec<PathBuf> = [
             "/custom/libort.so",
             "/plug/a/libonnxruntime.so",
@@ -305,16 +322,43 @@ mod tests {
     }
 
     #[test]
+    fn without_a_project_fallback_only_the_binary_folder_is_searched() {
+        let got = candidates_from(None, false, &[PathBuf::from("/plug")], None).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                PathBuf::from("/plug/libonnxruntime.so"),
+                PathBuf::from("/plug/libonnxruntime.so.1.31.1"),
+            ]
+        );
+    }
+
+    #[test]
     fn no_fallback_keeps_only_the_env_path() {
         let dirs = vec![PathBuf::from("/plug")];
-        let got = candidates_from(
-            Some(Path::new("/x/lib.so")),
-            true,
-            &dirs,
-            Path::new("/proj/lib.so"),
-        );
+        let project = Some(Path::new("/proj/lib.so"));
+        let got = candidates_from(Some(Path::new("/x/lib.so")), true, &dirs, project).unwrap();
         assert_eq!(got, vec![PathBuf::from("/x/lib.so")]);
-        assert!(candidates_from(None, true, &dirs, Path::new("/proj/lib.so")).is_empty());
+        assert!(candidates_from(None, true, &dirs, project)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_relative_env_path_is_refused_with_one_line() {
+        let dirs = vec![PathBuf::from("/plug")];
+        let project = Some(Path::new("/proj/lib.so"));
+        for relative in ["libonnxruntime.so", "lib/libonnxruntime.so", "./x.so"] {
+            let err = candidates_from(Some(Path::new(relative)), false, &dirs, project)
+                .expect_err("a relative DANNA_SEP_ORT_LIB must be refused");
+            assert_eq!(err.tried.len(), 1, "nothing else is tried");
+            let msg = err.to_string();
+            assert!(!msg.contains('\n'), "{msg}");
+            assert!(
+                msg.contains(&format!("{relative} ({RELATIVE_LIBRARY})")),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
@@ -324,8 +368,9 @@ mod tests {
             Some(Path::new("")),
             false,
             &dirs,
-            Path::new("/p/libonnxruntime.so"),
-        );
+            Some(Path::new("/p/libonnxruntime.so")),
+        )
+        .unwrap();
         assert_eq!(
             got,
             vec![
@@ -333,13 +378,6 @@ mod tests {
                 PathBuf::from("/p/libonnxruntime.so.1.31.1"),
             ]
         );
-    }
-
-    #[test]
-    fn project_lib_points_into_the_repository() {
-        let lib = paths::project_runtime_lib();
-        assert!(lib.starts_with(paths::REPO_ROOT));
-        assert!(lib.ends_with(".deps/onnxruntime/libonnxruntime.so"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Where the default model set is found: the same search the ONNX Runtime library gets, so a
-//! bundle carries its models next to its binary and a checkout finds the shipped demo set.
+//! bundle carries its models next to its binary and a development build from a checkout finds
+//! the shipped demo set (release builds know no checkout, see [`crate::paths`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,14 +11,15 @@ use crate::paths;
 pub const BUNDLED_DIR: &str = "danna-sep-models";
 
 /// The folders searched for the default model set, in order: `danna-sep-models/` next to the
-/// binary that contains this code, then the repository's `models/demo`.
+/// binary that contains this code (its real folder first, see [`paths::dirs_of`]), then, in a
+/// development build only, the checkout's `models/demo`.
 pub fn default_model_dirs() -> Vec<PathBuf> {
-    candidates(&paths::module_dirs(), &paths::project_models())
+    candidates(&paths::module_dirs(), paths::dev_models().as_deref())
 }
 
-fn candidates(module_dirs: &[PathBuf], project: &Path) -> Vec<PathBuf> {
+fn candidates(module_dirs: &[PathBuf], project: Option<&Path>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = module_dirs.iter().map(|d| d.join(BUNDLED_DIR)).collect();
-    out.push(project.to_path_buf());
+    out.extend(project.map(Path::to_path_buf));
     out.dedup();
     out
 }
@@ -49,11 +51,13 @@ mod tests {
 
     #[test]
     fn bundle_then_project() {
-        let c = candidates(&[PathBuf::from("/b")], Path::new("/p"));
+        let c = candidates(&[PathBuf::from("/b")], Some(Path::new("/p")));
         assert_eq!(
             c,
             vec![PathBuf::from("/b/danna-sep-models"), PathBuf::from("/p")]
         );
+        let release = candidates(&[PathBuf::from("/b")], None);
+        assert_eq!(release, vec![PathBuf::from("/b/danna-sep-models")]);
     }
 
     #[test]

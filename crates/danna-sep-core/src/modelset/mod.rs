@@ -7,11 +7,16 @@
 //! - the manifest parses and follows schema version [`SCHEMA_VERSION`] (unknown keys are
 //!   rejected, so typos surface as errors);
 //! - the stem order is exactly [`STEM_IDS`], for the set and for every model;
-//! - every model file exists inside the folder, is non-empty and starts like an ONNX protobuf
-//!   (`ModelProto`), not like a PyTorch/zip file; so does the optional int8 variant
-//!   (`int8_file`, written by `cargo xtask models quantize`);
-//! - `sha256` and `int8_sha256`, when present, are 64 lowercase hex digits (the hashes
-//!   themselves are not recomputed: the toolchain wrote them, `models check` reads them);
+//! - every model file is named by a plain relative path (no absolute path, no `..`), exists,
+//!   resolves (symlinks followed) to a file inside the folder, is non-empty and starts like an
+//!   ONNX protobuf (`ModelProto`), not like a PyTorch/zip file; so does the optional int8
+//!   variant (`int8_file`, written by `cargo xtask models quantize`);
+//! - `sha256` and `int8_sha256`, when present, are 64 lowercase hex digits and equal the
+//!   file's SHA-256, so a truncated or bit-flipped file is refused with a line naming it. The
+//!   Python toolchain writes both for every file; the digests are cached in-process by path,
+//!   size and modification time ([`digest`]), so loading the set again costs a `stat` per
+//!   file. A file without a hash (a hand-written manifest) that does not parse fails when
+//!   its session is opened, with the same kind of line naming the file;
 //! - spectrogram models have a positive `n_fft`, `hop` and `max_bins <= n_fft/2 + 1`;
 //! - the blend of both modes (`full`, `fast`) names existing models once each and its weights
 //!   sum to 1 (within 1e-6) for every stem.
@@ -31,6 +36,7 @@ use serde::Deserialize;
 
 use crate::stems::{STEM_COUNT, STEM_IDS};
 
+mod digest;
 mod locate;
 pub use locate::{default_model_dirs, find_model_set, BUNDLED_DIR};
 
@@ -68,6 +74,25 @@ pub enum ModelSetError {
     Schema { path: PathBuf, message: String },
     #[error("model `{model}`: file {path} not found")]
     MissingModelFile { model: String, path: PathBuf },
+    #[error("model `{model}`: {path} resolves to {resolved}, outside the model-set folder {dir}")]
+    OutsideSet {
+        model: String,
+        path: PathBuf,
+        resolved: PathBuf,
+        dir: PathBuf,
+    },
+    #[error(
+        "model `{model}`: {path} is damaged or was changed: its sha256 is {}, the manifest \
+         says {}",
+        short_hash(actual),
+        short_hash(expected)
+    )]
+    ChecksumMismatch {
+        model: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("model `{model}`: {path} is not an ONNX model ({reason})")]
     NotOnnx {
         model: String,
@@ -80,6 +105,11 @@ pub enum ModelSetError {
         what: &'static str,
         message: String,
     },
+}
+
+/// The first 16 hex digits: enough to tell two hashes apart on one line.
+fn short_hash(h: &str) -> String {
+    format!("{}…", &h[..h.len().min(16)])
 }
 
 fn list_tried(tried: &[PathBuf]) -> String {
@@ -410,14 +440,18 @@ impl ModelSet {
         if doc.models.is_empty() {
             return Err(schema("no models".into()));
         }
+        let real_dir = fs::canonicalize(dir).map_err(|source| ModelSetError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut models = doc.models;
         for (name, m) in models.iter_mut() {
             check_model(name, m, doc.sample_rate).map_err(&schema)?;
             m.path = model_path(dir, name, "file", &m.file).map_err(&schema)?;
-            check_onnx_file(name, &m.path)?;
+            check_model_file(name, &m.path, &real_dir, m.sha256.as_deref())?;
             if let Some(file) = &m.int8_file {
                 let path = model_path(dir, name, "int8_file", file).map_err(&schema)?;
-                check_onnx_file(name, &path)?;
+                check_model_file(name, &path, &real_dir, m.int8_sha256.as_deref())?;
                 m.int8_path = Some(path);
             }
         }
@@ -527,6 +561,50 @@ fn model_path(dir: &Path, name: &str, key: &str, file: &str) -> Result<PathBuf, 
         ));
     }
     Ok(dir.join(rel))
+}
+
+/// A model file of the set in `real_dir` (canonical): inside it once symlinks are resolved,
+/// plausibly ONNX, and equal to `sha256` when the manifest gives one.
+fn check_model_file(
+    name: &str,
+    path: &Path,
+    real_dir: &Path,
+    sha256: Option<&str>,
+) -> Result<(), ModelSetError> {
+    let missing = || ModelSetError::MissingModelFile {
+        model: name.to_string(),
+        path: path.to_path_buf(),
+    };
+    let io = |source| ModelSetError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let resolved = match fs::canonicalize(path) {
+        Ok(resolved) => resolved,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(io(e)),
+    };
+    if !resolved.starts_with(real_dir) {
+        return Err(ModelSetError::OutsideSet {
+            model: name.to_string(),
+            path: path.to_path_buf(),
+            resolved,
+            dir: real_dir.to_path_buf(),
+        });
+    }
+    check_onnx_file(name, path)?;
+    if let Some(expected) = sha256 {
+        let (actual, _) = digest::CACHE.sha256(&resolved).map_err(io)?;
+        if actual != expected {
+            return Err(ModelSetError::ChecksumMismatch {
+                model: name.to_string(),
+                path: path.to_path_buf(),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Exists, non-empty, and the first bytes are a plausible `ModelProto` protobuf field
@@ -906,7 +984,121 @@ average = 6.77
         assert!(schema_err(&escape).contains("relative path"));
     }
 
-    const INT8_SHA: &str = "d8629d8b48bf1b7c57cebdd6c152e5c7af8f4d5f7eced96bb5e4527d3caca753";
+    /// sha256 of the placeholder model files `TempSet` writes.
+    const FILE_SHA: &str = "7e3331bc72f89056c6af5c2abad23193bf882a26765c50f4cb33cc769a5b583a";
+
+    /// The manifest with `sha256` given for the U-Net.
+    fn manifest_with_sha(sha: &str) -> String {
+        manifest().replace(
+            "input_name = \"mag\"\noutput_name = \"mask\"\n[models.unet",
+            &format!(
+                "input_name = \"mag\"\noutput_name = \"mask\"\nsha256 = \"{sha}\"\n[models.unet"
+            ),
+        )
+    }
+
+    #[test]
+    fn checksums_are_verified_and_a_damaged_file_is_named() {
+        let t = TempSet::new(&manifest_with_sha(FILE_SHA));
+        let set = ModelSet::load(&t.0).expect("the recorded sha256 matches");
+        assert_eq!(set.models["unet"].sha256.as_deref(), Some(FILE_SHA));
+        let unet = t.0.join("unet.onnx");
+        let good = fs::read(&unet).unwrap();
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 0x01;
+        let truncated = &good[..good.len() - 1];
+        for (label, bytes) in [("bit-flipped", &flipped[..]), ("truncated", truncated)] {
+            fs::write(&unet, bytes).unwrap();
+            let err = ModelSet::load(&t.0).expect_err(label);
+            assert!(
+                matches!(err, ModelSetError::ChecksumMismatch { ref model, .. } if model == "unet"),
+                "{label}: {err:?}"
+            );
+            let line = crate::error::one_line(&err);
+            assert!(!line.contains('\n'), "{line}");
+            assert!(
+                line.contains(&unet.display().to_string()),
+                "{label}: {line}"
+            );
+            assert!(
+                line.contains("sha256") && line.contains("7e3331bc72f89056"),
+                "{line}"
+            );
+        }
+        // Restored, it loads again.
+        fs::write(&unet, &good).unwrap();
+        ModelSet::load(&t.0).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_int8_checksum_is_refused() {
+        let t = TempSet::new(&manifest_with_int8("demucs.int8.onnx", FILE_SHA));
+        fs::write(t.0.join("demucs.int8.onnx"), INT8_BYTES).unwrap();
+        let err = ModelSet::load(&t.0).unwrap_err();
+        assert!(
+            matches!(err, ModelSetError::ChecksumMismatch { ref path, .. }
+                if path.ends_with("demucs.int8.onnx")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn absolute_paths_are_refused() {
+        let t = TempSet::new(&manifest());
+        let inside = t.0.join("unet.onnx");
+        let absolute = manifest().replace(
+            "file = \"unet.onnx\"",
+            &format!("file = \"{}\"", inside.display()),
+        );
+        let msg = schema_err(&absolute);
+        assert!(
+            msg.contains("models.unet.file") && msg.contains("relative path"),
+            "{msg}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_may_not_leave_the_set_folder() {
+        use std::os::unix::fs::symlink;
+        let outside = TempSet::new(&manifest());
+        let t = TempSet::new(&manifest());
+        // A link to a file inside the set is fine (a set may share one file under two names).
+        fs::rename(t.0.join("unet.onnx"), t.0.join("unet-real.onnx")).unwrap();
+        symlink("unet-real.onnx", t.0.join("unet.onnx")).unwrap();
+        ModelSet::load(&t.0).expect("a link inside the folder");
+        // A link to a file elsewhere, directly or through a linked folder, is not.
+        fs::remove_file(t.0.join("unet.onnx")).unwrap();
+        symlink(outside.0.join("unet.onnx"), t.0.join("unet.onnx")).unwrap();
+        let err = ModelSet::load(&t.0).unwrap_err();
+        assert!(
+            matches!(err, ModelSetError::OutsideSet { ref model, .. } if model == "unet"),
+            "{err:?}"
+        );
+        let line = crate::error::one_line(&err);
+        assert!(
+            line.contains("unet.onnx") && line.contains("outside"),
+            "{line}"
+        );
+        symlink(&outside.0, t.0.join("sub")).unwrap();
+        let via_folder = manifest().replace("file = \"unet.onnx\"", "file = \"sub/unet.onnx\"");
+        fs::write(t.0.join(MANIFEST_FILE), via_folder).unwrap();
+        assert!(matches!(
+            ModelSet::load(&t.0),
+            Err(ModelSetError::OutsideSet { .. })
+        ));
+        // The set folder itself may be reached through a link (a symlinked plugin bundle).
+        let linked = outside.0.join("linked-set");
+        symlink(&t.0, &linked).unwrap();
+        fs::write(t.0.join(MANIFEST_FILE), manifest()).unwrap();
+        fs::remove_file(t.0.join("unet.onnx")).unwrap();
+        fs::rename(t.0.join("unet-real.onnx"), t.0.join("unet.onnx")).unwrap();
+        ModelSet::load(&linked).expect("a linked set folder");
+    }
+
+    /// The test's int8 file, `\x08\x08\x12\x07onnx.quantize`, and its sha256.
+    const INT8_BYTES: &[u8] = b"\x08\x08\x12\x07onnx.quantize";
+    const INT8_SHA: &str = "dca4d84f57fbd0ccd0c6fdf2a118b6f47f84f80f98d03d4e1ed957f7f2ba4d4c";
 
     /// The manifest with an int8 variant declared for Demucs (keys as `quantize` writes them).
     fn manifest_with_int8(file: &str, sha: &str) -> String {
@@ -919,11 +1111,7 @@ average = 6.77
     #[test]
     fn int8_variants_parse_and_resolve() {
         let t = TempSet::new(&manifest_with_int8("demucs.int8.onnx", INT8_SHA));
-        fs::write(
-            t.0.join("demucs.int8.onnx"),
-            b"\x08\x08\x12\x07onnx.quantize",
-        )
-        .unwrap();
+        fs::write(t.0.join("demucs.int8.onnx"), INT8_BYTES).unwrap();
         let set = ModelSet::load(&t.0).unwrap();
         let demucs = &set.models["demucs"];
         assert_eq!(demucs.int8_file.as_deref(), Some("demucs.int8.onnx"));
