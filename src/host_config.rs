@@ -4,8 +4,13 @@
 //! buffers and the segments in flight all scale with both), so a hostile or broken
 //! configuration must never reach it:
 //!
-//! - a sample rate that is not a number, or outside [`MIN_SAMPLE_RATE`] ..= [`MAX_SAMPLE_RATE`],
-//!   is refused (`activate()` returns false and says why);
+//! - a sample rate that is not a number, infinite, zero or negative is refused (`activate()`
+//!   returns false and says why);
+//! - a finite rate outside [`MIN_SAMPLE_RATE`] ..= [`MAX_SAMPLE_RATE`] is clamped to that range:
+//!   the engine runs as if the audio came at the clamped rate (its latency, in samples, is the
+//!   clamped rate's, and the output stays aligned to it; separation at such rates means little
+//!   anyway). Refusing would fail hosts that probe odd rates (the CLAP validator activates at
+//!   1234.5678 Hz and counts a refusal as a failure);
 //! - a maximum block above [`MAX_BLOCK`] is clamped to it: the engine is built for
 //!   [`MAX_BLOCK`] and `process()` cuts a larger host block into chunks. Offline renders stay
 //!   exact; in real time the reported latency only covers blocks of up to [`MAX_BLOCK`], so a
@@ -26,15 +31,15 @@ pub const MAX_BLOCK: u32 = 65_536;
 /// Why `activate()` refused a host configuration.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum HostConfigError {
-    /// The rate is NaN, infinite or outside the accepted range.
-    #[error("sample rate {0} Hz is not supported (8 kHz to 768 kHz)")]
+    /// The rate is NaN, infinite, zero or negative.
+    #[error("sample rate {0} Hz is not a sample rate")]
     SampleRate(f32),
 }
 
 /// What the engine is built for, derived from the host's [`BufferConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineBounds {
-    /// The host rate, rounded to whole Hz.
+    /// The host rate clamped to the accepted range, rounded to whole Hz.
     pub sample_rate: u32,
     /// The host's maximum block, clamped to `1 ..= MAX_BLOCK`.
     pub max_block: usize,
@@ -44,12 +49,12 @@ impl EngineBounds {
     /// Checks `config` against the limits in the module docs.
     pub fn of(config: &BufferConfig) -> Result<Self, HostConfigError> {
         let rate = config.sample_rate;
-        // `contains` is false for NaN, so this also refuses it.
-        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        // `>` is false for NaN, so this also refuses it.
+        if !(rate.is_finite() && rate > 0.0) {
             return Err(HostConfigError::SampleRate(rate));
         }
         Ok(Self {
-            sample_rate: rate.round() as u32,
+            sample_rate: rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE).round() as u32,
             max_block: config.max_buffer_size.clamp(1, MAX_BLOCK) as usize,
         })
     }
@@ -70,8 +75,11 @@ mod tests {
     }
 
     #[test]
-    fn rates_outside_the_range_and_nan_are_refused() {
-        for rate in [0.0, 7_999.0, 768_001.0, f32::NAN, f32::INFINITY, -48_000.0] {
+    fn rates_that_are_not_rates_are_refused_and_others_clamped() {
+        for (rate, clamped) in [(1_234.5678, 8_000), (7_999.0, 8_000), (1.0e9, 768_000)] {
+            assert_eq!(EngineBounds::of(&config(rate, 512)).unwrap().sample_rate, clamped);
+        }
+        for rate in [0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -48_000.0] {
             assert!(
                 matches!(
                     EngineBounds::of(&config(rate, 512)),
