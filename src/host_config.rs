@@ -76,8 +76,11 @@ mod tests {
 
     #[test]
     fn rates_that_are_not_rates_are_refused_and_others_clamped() {
-        for (rate, clamped) in [(1_234.5678, 8_000), (7_999.0, 8_000), (1.0e9, 768_000)] {
-            assert_eq!(EngineBounds::of(&config(rate, 512)).unwrap().sample_rate, clamped);
+        for (rate, clamped) in [(1_234.567_8, 8_000), (7_999.0, 8_000), (1.0e9, 768_000)] {
+            assert_eq!(
+                EngineBounds::of(&config(rate, 512)).unwrap().sample_rate,
+                clamped
+            );
         }
         for rate in [0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -48_000.0] {
             assert!(

@@ -17,7 +17,8 @@ use danna_sep_core::engine::{
     self, BackendHandoff, EngineConfig, EngineShared, InferenceWorker, LatencyBudget,
     StreamingEngine,
 };
-use danna_sep_core::separation::ensemble_factory;
+use danna_sep_core::ensemble::SessionOwner;
+use danna_sep_core::separation::ensemble_factory_for;
 use danna_sep_core::stems::{STEM_COUNT, STEM_DISPLAY_NAMES};
 use nice_plug::prelude::*;
 
@@ -59,6 +60,9 @@ pub struct DannaSep {
     /// rate or block size, a host's deactivate/activate cycle) reuses it instead of loading
     /// the models again.
     parked: Option<Parked>,
+    /// Whose ONNX Runtime sessions this instance's models use (see
+    /// [`danna_sep_core::ensemble::SessionConfig::owner`]).
+    session_owner: SessionOwner,
     // Shared with the editor: engine status for the GUI, meters from the audio thread.
     hub: Arc<PluginHub>,
 }
@@ -82,6 +86,7 @@ impl Default for DannaSep {
             params: Arc::new(DannaSepParams::default()),
             active: None,
             parked: None,
+            session_owner: SessionOwner::unique(),
             hub: Arc::new(PluginHub::default()),
         }
     }
@@ -212,7 +217,10 @@ impl Plugin for DannaSep {
             .offline(offline)
             .spec(self.params.backend_spec())
             .reusing(reuse);
-        let (engine, worker, shared) = engine::build(engine_config, ensemble_factory(&env, None));
+        let (engine, worker, shared) = engine::build(
+            engine_config,
+            ensemble_factory_for(self.session_owner, &env, None),
+        );
         let facts = ActivationFacts {
             latency_samples: budget.total() as u32,
             sample_rate: config.sample_rate,

@@ -75,7 +75,7 @@ fn rates_that_are_not_rates_are_refused_and_the_instance_stays_usable() {
     assert_eq!(plugin.hub().refusal(), None, "a good activation clears it");
     plugin.deactivate();
     // Rates outside 8..768 kHz run the engine at the nearest end of that range.
-    for (rate, engine_rate) in [(1_234.5678, 8_000), (7_999.0, 8_000), (1.0e9, 768_000)] {
+    for (rate, engine_rate) in [(1_234.567_8, 8_000), (7_999.0, 8_000), (1.0e9, 768_000)] {
         let (ok, latency) = activate(
             &mut plugin,
             2,

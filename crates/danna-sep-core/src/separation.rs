@@ -22,7 +22,17 @@ use crate::selection::Precision;
 /// backend lacked); another factory's backends get sessions of their own while there is room
 /// (see [`SessionConfig::pool_size`]).
 pub fn ensemble_factory(config: &Config, models: Option<PathBuf>) -> BackendFactory {
-    let owner = SessionOwner::unique();
+    ensemble_factory_for(SessionOwner::unique(), config, models)
+}
+
+/// [`ensemble_factory`] for an `owner` that outlives the factory: a plugin instance builds a
+/// factory per activation, and its backends share sessions across activations (a re-activation
+/// for other models keeps the files both use open) while other instances get their own.
+pub fn ensemble_factory_for(
+    owner: SessionOwner,
+    config: &Config,
+    models: Option<PathBuf>,
+) -> BackendFactory {
     let runtime_config = config.runtime.clone();
     let overrides = config.sessions;
     let models = models.or_else(|| config.models_dir.clone());

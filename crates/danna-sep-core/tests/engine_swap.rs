@@ -330,3 +330,29 @@ fn asking_for_the_running_spec_again_clears_a_failed_swap() {
     assert_eq!(info.spec, Some(FULL));
     assert_eq!(r.shared.status.swaps_done.load(Ordering::Acquire), 0);
 }
+
+#[test]
+fn a_reactivation_at_the_same_rate_neither_prepares_nor_warms_up_again() {
+    let log = Arc::new(Mutex::new(CallLog::default()));
+    let builds = Arc::new(AtomicUsize::new(0));
+    let factory: BackendFactory = {
+        let (builds, log) = (builds.clone(), log.clone());
+        Arc::new(move |_| {
+            builds.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(RecordingBackend(log.clone())) as Box<dyn SeparationBackend>)
+        })
+    };
+    let budget = LatencyBudget::new(LatencyTier::Live, 44_100, 512);
+    let mut first = rig(EngineConfig::new(budget).spec(FULL), factory.clone());
+    first.wait_for("ready", |s| s.status.state() == BackendState::Ready);
+    let handoff = first.worker.stop();
+    let second = rig(
+        EngineConfig::new(budget).spec(FULL).reusing(Some(handoff)),
+        factory,
+    );
+    second.wait_for("ready", |s| s.status.state() == BackendState::Ready);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    assert_eq!(log.prepared.len(), 1, "prepared again: {log:?}");
+    assert_eq!(log.warmed_up.len(), 1, "warmed up again: {log:?}");
+}

@@ -64,6 +64,8 @@ pub struct Segment {
 pub struct ParkedBackend {
     spec: BackendSpec,
     backend: Box<dyn SeparationBackend>,
+    /// The model-rate window length it is prepared and warmed up for (0: not prepared).
+    ready_for: usize,
 }
 
 impl ParkedBackend {
@@ -251,19 +253,22 @@ enum BuildOutcome {
     Failed(SeparationError),
 }
 
-/// Builds (unless `backend` is given), prepares and, for `warm_up`, warms up the backend for
-/// `spec`, one guarded step at a time, checking `stop` between the steps.
+/// Builds (unless a parked backend is given), prepares and, for `warm_up`, warms up the
+/// backend for `spec`, one guarded step at a time, checking `stop` between the steps. A parked
+/// backend already prepared and warmed up for `frames` (a re-activation at the same rate) is
+/// used as it is.
 fn build_backend(
     factory: &BackendFactory,
     spec: BackendSpec,
-    backend: Option<Box<dyn SeparationBackend>>,
+    parked: Option<ParkedBackend>,
     frames: usize,
     warm_up: bool,
     stop: &std::sync::atomic::AtomicBool,
 ) -> BuildOutcome {
     let stopped = || stop.load(Ordering::Acquire);
-    let mut backend = match backend {
-        Some(b) => b,
+    let mut backend = match parked {
+        Some(p) if p.ready_for == frames => return BuildOutcome::Ready(p.backend),
+        Some(p) => p.backend,
         None => match SeparationError::catching("loading the models", || factory(spec)) {
             Ok(b) => b,
             Err(e) => return BuildOutcome::Failed(e),
@@ -319,11 +324,14 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
     };
     let frames = resampler.model_frames();
     let mut spec = first;
+    // A parked backend for another spec is freed only after the new one is built, so the
+    // sessions the two share stay open instead of being closed and loaded again.
+    let mut superseded = None;
     let backend = loop {
         let reused = match parked.take() {
-            Some(p) if p.spec == spec => Some(p.backend),
+            Some(p) if p.spec == spec => Some(p),
             Some(p) => {
-                dispose(p.backend);
+                superseded = Some(p.backend);
                 None
             }
             None => None,
@@ -331,7 +339,11 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         match build_backend(&factory, spec, reused, frames, real_time, &shared.stop) {
             BuildOutcome::Ready(backend) => break backend,
             BuildOutcome::Stopped(backend) => {
-                return backend.map(|backend| ParkedBackend { spec, backend })
+                return backend.map(|backend| ParkedBackend {
+                    spec,
+                    backend,
+                    ready_for: 0,
+                })
             }
             BuildOutcome::Failed(e) => {
                 fail(spec, &e);
@@ -348,8 +360,17 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
             }
         }
     };
+    if let Some(old) = superseded {
+        dispose(old);
+    }
+    // Prepared (and in real time warmed up) for this window length.
+    let ready_for = if real_time { frames } else { 0 };
     if shared.stop.load(Ordering::Acquire) {
-        return Some(ParkedBackend { spec, backend });
+        return Some(ParkedBackend {
+            spec,
+            backend,
+            ready_for,
+        });
     }
     status.publish(BackendState::Ready, info_of(spec, backend.as_ref()));
     let mut w = WorkerLoop {
@@ -383,6 +404,8 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
             Some(ParkedBackend {
                 spec: w.spec,
                 backend: w.backend,
+                // A swapped-in backend was prepared and warmed up for this length too.
+                ready_for,
             })
         }
         Err(e) => {
