@@ -15,7 +15,7 @@ use std::sync::Arc;
 use danna_sep_core::config::Config;
 use danna_sep_core::engine::{
     self, BackendHandoff, EngineConfig, EngineShared, InferenceWorker, LatencyBudget,
-    StreamingEngine,
+    StreamingEngine, ThreadGroup,
 };
 use danna_sep_core::ensemble::SessionOwner;
 use danna_sep_core::separation::ensemble_factory_for;
@@ -63,19 +63,20 @@ pub struct DannaSep {
     /// Whose ONNX Runtime sessions this instance's models use (see
     /// [`danna_sep_core::ensemble::SessionConfig::owner`]).
     session_owner: SessionOwner,
+    /// Every thread this instance's engines start (see `Drop`).
+    threads: ThreadGroup,
     // Shared with the editor: engine status for the GUI, meters from the audio thread.
     hub: Arc<PluginHub>,
 }
 
 impl Drop for DannaSep {
-    // The host may unload the plugin's library right after destroying the instance, so the
-    // worker must be gone by then: this is the one place that waits for it (for the rest of
-    // its current step; its backend is freed here).
+    // The host may unload the plugin's library right after destroying the instance, so none of
+    // its threads may still run code from it: this is the one place that waits for them (each
+    // is stopped and ends after its current step: a window, or a model load).
     fn drop(&mut self) {
         self.stop_engine();
-        if let Some(parked) = self.parked.take() {
-            drop(parked.backend.wait());
-        }
+        self.parked = None;
+        self.threads.wait_all();
     }
 }
 
@@ -87,6 +88,7 @@ impl Default for DannaSep {
             active: None,
             parked: None,
             session_owner: SessionOwner::unique(),
+            threads: ThreadGroup::new(),
             hub: Arc::new(PluginHub::default()),
         }
     }
@@ -119,6 +121,11 @@ impl DannaSep {
     /// The shared engine state while active (for the GUI and tests).
     pub fn engine_shared(&self) -> Option<Arc<EngineShared>> {
         self.active.as_ref().map(|a| a.shared.clone())
+    }
+
+    /// The group this instance's threads are counted in (for tests).
+    pub fn thread_group(&self) -> &ThreadGroup {
+        &self.threads
     }
 
     /// What the plugin shares with its editor (for the GUI and tests).
@@ -216,7 +223,8 @@ impl Plugin for DannaSep {
         let engine_config = EngineConfig::new(budget)
             .offline(offline)
             .spec(self.params.backend_spec())
-            .reusing(reuse);
+            .reusing(reuse)
+            .threads(self.threads.clone());
         let (engine, worker, shared) = engine::build(
             engine_config,
             ensemble_factory_for(self.session_owner, &env, None),

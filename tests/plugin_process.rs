@@ -362,3 +362,25 @@ fn non_finite_input_never_reaches_any_output_bypassed_or_not_and_the_status_says
         assert!(line.contains("3 NaN/Inf input samples"), "{line}");
     }
 }
+
+#[test]
+fn deactivate_never_waits_and_destroying_the_instance_waits_for_every_thread() {
+    for _ in 0..3 {
+        // Deactivated at once, in the middle of the model load: returns without waiting
+        // for it (the worker is still running then), and the next activation does not wait
+        // either.
+        let mut d = Driver::new(2, 48_000.0, 512, ProcessMode::Realtime);
+        let group = d.plugin.thread_group().clone();
+        d.plugin.deactivate();
+        let mut d2 = Driver::new(2, 44_100.0, 512, ProcessMode::Realtime);
+        let group2 = d2.plugin.thread_group().clone();
+        settle(&d2);
+        d2.plugin.deactivate();
+        // Destroying an instance returns only once none of its threads runs: the host may
+        // unload the library right after.
+        drop(d);
+        assert_eq!(group.running(), 0, "a thread outlived its instance");
+        drop(d2);
+        assert_eq!(group2.running(), 0, "a thread outlived its instance");
+    }
+}

@@ -21,6 +21,7 @@ pub mod offline;
 pub mod status;
 pub mod stream;
 pub mod testing;
+pub mod threads;
 pub mod tier;
 pub mod window_resampler;
 pub mod worker;
@@ -35,6 +36,7 @@ pub use latency::{LatencyBudget, WindowGeometry};
 pub use offline::{OfflineError, OfflineReport};
 pub use status::{BackendState, EngineStatus};
 pub use stream::{EngineBlock, StreamingEngine};
+pub use threads::ThreadGroup;
 pub use tier::{LatencyTier, TierSpec, MODEL_RATE};
 pub use worker::{
     BackendHandoff, InferenceWorker, ParkedBackend, Segment, MAX_CONSECUTIVE_FAILURES,
@@ -63,6 +65,8 @@ pub struct EngineShared {
     /// The requested backend spec and the stream position it was requested at, packed into
     /// one atomic so the audio thread requests with one store (see [`Self::request`]).
     request: AtomicU64,
+    /// Where the engine's threads are counted.
+    pub threads: ThreadGroup,
 }
 
 /// A requested backend spec and the input position (frames into the stream) it was requested
@@ -108,6 +112,8 @@ pub struct EngineConfig {
     /// The previous activation's backend: used instead of a new one when its spec is `spec`,
     /// freed (off the host's thread) otherwise.
     pub reuse: Option<BackendHandoff>,
+    /// The group the engine's threads are counted in (a new one unless given).
+    pub threads: ThreadGroup,
 }
 
 impl EngineConfig {
@@ -118,6 +124,7 @@ impl EngineConfig {
             offline: false,
             spec: BackendSpec::default(),
             reuse: None,
+            threads: ThreadGroup::new(),
         }
     }
 
@@ -129,6 +136,12 @@ impl EngineConfig {
     /// Starts with `spec`.
     pub fn spec(self, spec: BackendSpec) -> Self {
         Self { spec, ..self }
+    }
+
+    /// Counts the engine's threads in `threads` (a plugin instance waits for its group when
+    /// it is destroyed).
+    pub fn threads(self, threads: ThreadGroup) -> Self {
+        Self { threads, ..self }
     }
 
     /// Reuses the backend `parked` hands over if it runs the same spec.
@@ -159,6 +172,7 @@ pub fn build(
         stop: AtomicBool::new(false),
         input_end: AtomicI64::new(i64::MAX),
         request: AtomicU64::new(0),
+        threads: config.threads.clone(),
     });
     shared.request(config.spec, 0);
     // Segments in flight: those the latency spans, the three the audio thread may hold, and

@@ -41,6 +41,7 @@ use super::backend::{BackendFactory, SeparationBackend, StemBuffers};
 use super::info::BackendInfo;
 use super::latency::LatencyBudget;
 use super::status::BackendState;
+use super::threads::ThreadGroup;
 use super::window_resampler::WindowResampler;
 use super::{BackendRequest, EngineShared, FIRST_SEGMENT};
 use crate::dsp::finite::{count_non_finite, flush_denormals_on_this_thread};
@@ -94,6 +95,7 @@ pub struct InferenceWorker {
 pub struct BackendHandoff {
     ready: Option<ParkedBackend>,
     pending: Option<(JoinHandle<()>, mpsc::Receiver<Option<ParkedBackend>>)>,
+    threads: ThreadGroup,
 }
 
 impl From<ParkedBackend> for BackendHandoff {
@@ -101,6 +103,7 @@ impl From<ParkedBackend> for BackendHandoff {
         Self {
             ready: Some(parked),
             pending: None,
+            threads: ThreadGroup::new(),
         }
     }
 }
@@ -125,9 +128,8 @@ impl BackendHandoff {
     /// Lets the backend go without waiting: a reaper thread waits for the worker and frees
     /// the backend (if no thread can be started, the worker frees it itself when it ends).
     pub fn discard(self) {
-        let _ = std::thread::Builder::new()
-            .name("danna-sep-reaper".into())
-            .spawn(move || drop(self.wait()));
+        let threads = self.threads.clone();
+        let _ = threads.spawn("danna-sep-reaper", move || drop(self.wait()));
     }
 
     /// [`Self::wait`], but gives up (and leaves the old thread to free its backend) when
@@ -159,35 +161,34 @@ impl InferenceWorker {
     pub(crate) fn spawn(shared: Arc<EngineShared>, setup: WorkerSetup) -> Self {
         let thread_shared = shared.clone();
         let (tx, rx) = mpsc::channel();
-        let started = std::thread::Builder::new()
-            .name("danna-sep-inference".into())
-            .spawn(move || {
-                flush_denormals_on_this_thread();
-                let spec = setup.spec;
-                let ended = SeparationError::catching("the inference worker", || {
-                    Ok(worker_main(&thread_shared, setup))
-                });
-                let status = &thread_shared.status;
-                let parked = match ended {
-                    Ok(parked) => parked,
-                    Err(e) => {
-                        status.publish(
-                            BackendState::Failed,
-                            BackendInfo::failed(spec, one_line(&e)),
-                        );
-                        None
-                    }
-                };
-                // Whatever happened, nobody waits for a result from this thread any more.
-                if matches!(status.state(), BackendState::Loading | BackendState::Ready) {
-                    status.set_state(BackendState::Stopped);
-                }
-                let _ = tx.send(parked);
+        let started = shared.threads.spawn("danna-sep-inference", move || {
+            flush_denormals_on_this_thread();
+            let spec = setup.spec;
+            let ended = SeparationError::catching("the inference worker", || {
+                Ok(worker_main(&thread_shared, setup))
             });
+            let status = &thread_shared.status;
+            let parked = match ended {
+                Ok(parked) => parked,
+                Err(e) => {
+                    status.publish(
+                        BackendState::Failed,
+                        BackendInfo::failed(spec, one_line(&e)),
+                    );
+                    None
+                }
+            };
+            // Whatever happened, nobody waits for a result from this thread any more.
+            if matches!(status.state(), BackendState::Loading | BackendState::Ready) {
+                status.set_state(BackendState::Stopped);
+            }
+            let _ = tx.send(parked);
+        });
         let handoff = match started {
             Ok(handle) => Some(BackendHandoff {
                 ready: None,
                 pending: Some((handle, rx)),
+                threads: shared.threads.clone(),
             }),
             Err(e) => {
                 let e = SeparationError::Thread(format!("starting the inference thread: {e}"));
@@ -208,6 +209,7 @@ impl InferenceWorker {
         self.handoff.take().unwrap_or(BackendHandoff {
             ready: None,
             pending: None,
+            threads: self.shared.threads.clone(),
         })
     }
 }
@@ -215,7 +217,7 @@ impl InferenceWorker {
 impl Drop for InferenceWorker {
     fn drop(&mut self) {
         if let Some(parked) = self.stop().wait() {
-            dispose(parked.backend);
+            dispose(&self.shared.threads, parked.backend);
         }
     }
 }
@@ -223,10 +225,8 @@ impl Drop for InferenceWorker {
 /// Frees a backend on a short-lived thread of its own (closing ONNX Runtime sessions and
 /// unmapping their memory takes a while). If no thread can be started, `spawn` drops the
 /// closure, and the backend with it, right here.
-fn dispose(backend: Box<dyn SeparationBackend>) {
-    let _ = std::thread::Builder::new()
-        .name("danna-sep-dispose".into())
-        .spawn(move || drop(backend));
+fn dispose(threads: &ThreadGroup, backend: Box<dyn SeparationBackend>) {
+    let _ = threads.spawn("danna-sep-dispose", move || drop(backend));
 }
 
 /// What the worker thread starts with.
@@ -361,7 +361,7 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         }
     };
     if let Some(old) = superseded {
-        dispose(old);
+        dispose(&shared.threads, old);
     }
     // Prepared (and in real time warmed up) for this window length.
     let ready_for = if real_time { frames } else { 0 };
@@ -395,7 +395,7 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
     if let Some(loading) = w.loading.take() {
         // The loader stops between its steps too; its backend is not needed any more.
         if let Ok(BuildOutcome::Ready(b) | BuildOutcome::Stopped(Some(b))) = loading.result.recv() {
-            dispose(b);
+            dispose(&shared.threads, b);
         }
     }
     match ended {
@@ -571,13 +571,12 @@ impl WorkerLoop {
         let factory = self.factory.clone();
         let shared = self.shared.clone();
         let frames = self.resampler.model_frames();
-        let started = std::thread::Builder::new()
-            .name("danna-sep-loader".into())
-            .spawn(move || {
-                flush_denormals_on_this_thread();
-                let built = build_backend(&factory, wanted, None, frames, true, &shared.stop);
-                let _ = tx.send(built);
-            });
+        let threads = self.shared.threads.clone();
+        let started = threads.spawn("danna-sep-loader", move || {
+            flush_denormals_on_this_thread();
+            let built = build_backend(&factory, wanted, None, frames, true, &shared.stop);
+            let _ = tx.send(built);
+        });
         match started {
             Ok(_) => {
                 self.loading = Some(Loading {
@@ -631,12 +630,12 @@ impl WorkerLoop {
                 self.failed = None;
                 status.publish(BackendState::Ready, info_of(spec, self.backend.as_ref()));
                 status.swaps_done.fetch_add(1, Ordering::Release);
-                dispose(old);
+                dispose(&self.shared.threads, old);
             }
             // Stopping: the worker's loop ends before the next window.
             BuildOutcome::Stopped(backend) => {
                 if let Some(b) = backend {
-                    dispose(b);
+                    dispose(&self.shared.threads, b);
                 }
             }
             BuildOutcome::Failed(e) => {
