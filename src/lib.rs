@@ -266,6 +266,9 @@ impl Plugin for DannaSep {
         aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // Subnormal input (decaying tails) would slow the mixing down; the host's own mode
+        // comes back when this returns.
+        let _ftz = danna_sep_core::dsp::finite::ScopedFlushToZero::new();
         let Some(a) = self.active.as_mut() else {
             return ProcessStatus::Normal;
         };

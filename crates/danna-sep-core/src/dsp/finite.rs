@@ -47,6 +47,48 @@ pub fn flush_denormals_on_this_thread() {
     }
 }
 
+/// Flush-to-zero and denormals-are-zero on the calling thread until dropped, then the
+/// thread's previous mode again: for the host's audio thread, whose mode belongs to the host.
+/// Only register moves (no syscall), so it may be used in `process()`.
+pub struct ScopedFlushToZero {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+}
+
+impl ScopedFlushToZero {
+    /// Sets the flags, remembering the previous ones.
+    #[inline]
+    pub fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut saved: u32 = 0;
+            // SAFETY: as in `flush_denormals_on_this_thread`.
+            unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut saved, options(nostack)) };
+            flush_denormals_on_this_thread();
+            Self { saved }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {}
+    }
+}
+
+impl Default for ScopedFlushToZero {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ScopedFlushToZero {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: restores the value read in `new` on the same thread.
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &self.saved, options(nostack))
+        };
+    }
+}
+
 /// Whether subnormal arithmetic flushes to zero on the calling thread (for tests).
 pub fn denormals_flush_on_this_thread() -> bool {
     let tiny = std::hint::black_box(f32::MIN_POSITIVE);
