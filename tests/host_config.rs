@@ -13,7 +13,7 @@
 mod common;
 
 use common::driver::{activate, buffer_config, Driver};
-use common::engine::{fixed_blocks, noise};
+use common::engine::{fixed_blocks, max_err, noise};
 use danna_sep::host_config::{MAX_BLOCK, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use danna_sep::DannaSep;
 use danna_sep_core::engine::{BackendState, LatencyBudget, LatencyTier};
@@ -33,19 +33,6 @@ fn low_tones(n: usize, rate: f32, seed: u64) -> Vec<f32> {
                 .sum()
         })
         .collect()
-}
-
-fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) -> f32 {
-    (from..out.len())
-        .map(|t| {
-            let x = if t >= latency {
-                scale * input[t - latency]
-            } else {
-                0.0
-            };
-            (out[t] - x).abs()
-        })
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::driver::{Driver, Output};
-use common::engine::{fixed_blocks, noise, random_blocks, tones};
+use common::engine::{fixed_blocks, max_err, noise, random_blocks, tones};
 use danna_sep_core::engine::BackendState;
 use danna_sep_core::ModelChoice;
 use nice_plug::prelude::*;
@@ -32,19 +32,6 @@ fn settle(d: &Driver) -> BackendState {
 
 fn run(d: &mut Driver, input: &[Vec<f32>], blocks: &[usize]) -> Output {
     d.run(input, blocks)
-}
-
-fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) -> f32 {
-    (from..out.len())
-        .map(|t| {
-            let x = if t >= latency {
-                scale * input[t - latency]
-            } else {
-                0.0
-            };
-            (out[t] - x).abs()
-        })
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -13,7 +13,7 @@ use danna_sep_core::engine::{
     LatencyBudget, SeparationBackend, StreamingEngine, MAX_CONSECUTIVE_FAILURES,
 };
 use danna_sep_core::{BackendSpec, ModelChoice, Precision, STEM_COUNT};
-use danna_sep_testkit::engine::{factory_once, fixed_blocks, noise, unity_mix, SMALL};
+use danna_sep_testkit::engine::{factory_once, fixed_blocks, max_err, noise, unity_mix, SMALL};
 
 struct Rig {
     engine: StreamingEngine,
@@ -77,18 +77,9 @@ impl Rig {
     }
 }
 
+/// `out` against `input` delayed by `latency`, over the whole run.
 fn max_err_delayed(out: &[f32], input: &[f32], latency: usize) -> f32 {
-    out.iter()
-        .enumerate()
-        .map(|(t, &y)| {
-            (y - if t >= latency {
-                input[t - latency]
-            } else {
-                0.0
-            })
-            .abs()
-        })
-        .fold(0.0, f32::max)
+    max_err(out, input, latency, 1.0, 0)
 }
 
 #[test]

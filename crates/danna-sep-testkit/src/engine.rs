@@ -92,3 +92,18 @@ pub fn unity_mix(block: &EngineBlock, ch: usize, out: &mut [f32]) {
         *o = stems + w[i] * dry[i];
     }
 }
+
+/// The largest difference between `out[from..]` and `scale` times `input` delayed by `latency`
+/// frames (silence before it): 0 for an output aligned to the reported latency.
+pub fn max_err(out: &[f32], input: &[f32], latency: usize, scale: f32, from: usize) -> f32 {
+    (from..out.len())
+        .map(|t| {
+            let x = if t >= latency {
+                scale * input[t - latency]
+            } else {
+                0.0
+            };
+            (out[t] - x).abs()
+        })
+        .fold(0.0, f32::max)
+}
