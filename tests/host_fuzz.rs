@@ -378,7 +378,19 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                             false => exact_rate.then_some(&dry),
                         }
                         .map(|s| (s, &reference, start));
-                        check_block(&what, &input[..schedule.channels], &aux, frames, exact);
+                        // On failure, what the engine went through too.
+                        let detail = || {
+                            let status = &d.plugin.engine_shared().unwrap().status;
+                            format!(
+                                "{}; {}; missed hops {}, failed windows {}, swaps {}",
+                                what(),
+                                d.plugin.status_line(),
+                                status.missed_hops.load(Ordering::Relaxed),
+                                status.failed_windows.load(Ordering::Relaxed),
+                                status.swaps_done.load(Ordering::Relaxed),
+                            )
+                        };
+                        check_block(&detail, &input[..schedule.channels], &aux, frames, exact);
                         if exact.is_some() {
                             aligned_total += frames;
                         }
