@@ -108,7 +108,18 @@ const PREALLOCATED: usize = 1 << 16;
 
 impl Driver {
     pub fn new(channels: u32, rate: f32, max_block: u32, mode: ProcessMode) -> Self {
-        let mut plugin = DannaSep::default();
+        Self::with_plugin(DannaSep::default(), channels, rate, max_block, mode)
+    }
+
+    /// Activates (and resets) an existing instance, as a host's deactivate/activate cycle
+    /// does: its previous activation's backend is reused where it can be.
+    pub fn with_plugin(
+        mut plugin: DannaSep,
+        channels: u32,
+        rate: f32,
+        max_block: u32,
+        mode: ProcessMode,
+    ) -> Self {
         let config = buffer_config(rate, max_block, mode);
         let (ok, latency) = activate(&mut plugin, channels, &config);
         assert!(
@@ -131,6 +142,12 @@ impl Driver {
                 latency_changed: Cell::new(None),
             },
         }
+    }
+
+    /// Deactivates the plugin as a host does and hands the instance back.
+    pub fn deactivate(mut self) -> DannaSep {
+        self.plugin.deactivate();
+        self.plugin
     }
 
     pub fn context(&self) -> &TestProcessContext {

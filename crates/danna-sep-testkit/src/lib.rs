@@ -2,8 +2,9 @@
 //! made with it ([`signals`]), block sequences and a small engine geometry ([`engine`]), one
 //! temporary-folder helper ([`temp`]), the committed quarter model set ([`quarter_set`]), the
 //! Python reference venv ([`venv`]), which plugin binary the host tests load
-//! ([`plugin_binary`]), minimal CLAP and VST3 hosts ([`clap_host`], [`vst3_host`]) and a
-//! headless Ardour driver ([`ardour`]).
+//! ([`plugin_binary`]), minimal CLAP and VST3 hosts ([`clap_host`], [`vst3_host`]), a
+//! headless Ardour driver ([`ardour`]) and seeded host schedules for the fuzz tests
+//! ([`fuzz`]).
 //!
 //! The backends the engine tests run live in the core, in `danna_sep_core::engine::testing`.
 
@@ -11,6 +12,7 @@ pub mod ardour;
 pub mod clap_host;
 pub mod cli_binary;
 pub mod engine;
+pub mod fuzz;
 pub mod plugin_binary;
 pub mod quarter_set;
 pub mod runtime;
