@@ -45,9 +45,14 @@ pub struct BufferManager {
     aux_output_buffers: Vec<Buffer<'static>>,
     /// Danna-Sep patch: backs the auxiliary output channels the host did not provide (a host may
     /// pass only the buses it connects), so that the plugin still processes its main IO; what
-    /// the plugin writes there is discarded. Preallocated for `max_buffer_size` samples.
+    /// the plugin writes there is discarded. Preallocated for `max_buffer_size` samples, at most
+    /// `MAX_AUX_SCRATCH_FRAMES`.
     aux_output_scratch: Vec<Vec<Vec<f32>>>,
 }
+
+/// Danna-Sep patch: the most frames the scratch storage for missing auxiliary outputs holds
+/// per channel.
+const MAX_AUX_SCRATCH_FRAMES: usize = 65_536;
 
 // SAFETY: The raw pointers in the `ChannelPointers` fields/vectors are only used as scratch storage
 //         inside of the `create_buffers()` function.
@@ -135,8 +140,10 @@ impl BufferManager {
             };
 
             aux_output_buffers.push(buffer);
+            // Bounded: hosts announce absurd maxima (`u32::MAX`); a block longer than this
+            // with a missing aux bus is skipped, as every such block was before.
             aux_output_scratch.push(vec![
-                vec![0.0; max_buffer_size];
+                vec![0.0; max_buffer_size.min(MAX_AUX_SCRATCH_FRAMES)];
                 num_channels.get() as usize
             ]);
         }
