@@ -16,7 +16,6 @@
 //! CPU time is the whole process's user + system time (`getrusage`), so it counts every
 //! ONNX Runtime thread, spinning included; "RTF" is wall seconds per audio second.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,26 +38,7 @@ use danna_sep_core::{BackendSpec, ModelChoice};
 use danna_sep_testkit::signals as signal;
 use serde_json::json;
 
-type Args = HashMap<String, String>;
-
-fn parse_args() -> (String, Args) {
-    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
-    let cmd = it.next().unwrap_or_default();
-    let mut args = Args::new();
-    while let Some(key) = it.next() {
-        let key = key.trim_start_matches("--").to_string();
-        let value = it.next().unwrap_or_else(|| panic!("--{key} needs a value"));
-        args.insert(key, value);
-    }
-    (cmd, args)
-}
-
-fn arg<T: std::str::FromStr>(args: &Args, key: &str, default: T) -> T {
-    args.get(key).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("--{key}: cannot parse '{v}'"))
-    })
-}
+use danna_sep_testkit::bench_args::{arg, parse_args, Args};
 
 fn list(args: &Args, key: &str, default: &str) -> Vec<String> {
     args.get(key)

@@ -20,7 +20,6 @@
 // Index loops over time read more clearly than iterator chains when comparing signals.
 #![allow(clippy::needless_range_loop)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,26 +35,7 @@ use danna_sep_testkit::engine::unity_mix;
 use danna_sep_testkit::Rng;
 use serde_json::json;
 
-type Args = HashMap<String, String>;
-
-fn parse_args() -> (String, Args) {
-    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
-    let cmd = it.next().unwrap_or_default();
-    let mut args = Args::new();
-    while let Some(key) = it.next() {
-        let key = key.trim_start_matches("--").to_string();
-        let value = it.next().unwrap_or_else(|| panic!("--{key} needs a value"));
-        args.insert(key, value);
-    }
-    (cmd, args)
-}
-
-fn arg<T: std::str::FromStr>(args: &Args, key: &str, default: T) -> T {
-    args.get(key).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("--{key}: cannot parse '{v}'"))
-    })
-}
+use danna_sep_testkit::bench_args::{arg, parse_args, Args};
 
 fn tier(args: &Args) -> LatencyTier {
     match args.get("tier").map_or("balanced", String::as_str) {

@@ -9,6 +9,7 @@
 //! The backends the engine tests run live in the core, in `danna_sep_core::engine::testing`.
 
 pub mod ardour;
+pub mod bench_args;
 pub mod clap_host;
 pub mod cli_binary;
 pub mod engine;
