@@ -265,6 +265,55 @@ fn a_failed_start_recovers_when_another_spec_is_asked_for() {
     assert_eq!(r.shared.status.info().unwrap().error, None);
 }
 
+/// Offline after a failed start there is no old backend to keep: the request's block decides
+/// where separation resumes, never how soon the worker notices (found by the host fuzzer: a
+/// bounce whose first model failed went on dry for as long as the worker took to look).
+#[test]
+fn an_offline_render_resumes_at_the_request_after_a_failed_start_on_every_run() {
+    let budget = LatencyBudget::from_spec(SMALL, 44_100, 1000);
+    let latency = budget.total();
+    let hop = budget.geometry.hop;
+    let total = latency + 8 * hop;
+    let split = latency + 3 * hop + 77;
+    let x = noise(total, 65);
+    let mut renders = Vec::new();
+    // A worker slow to notice and to load must not change where the new backend is heard.
+    for (seed, delay_ms) in [(1, 0), (2, 40), (3, 120)] {
+        let builds = Arc::new(AtomicUsize::new(0));
+        let inner = scaled_factory(builds.clone());
+        let slow: BackendFactory = Arc::new(move |spec: BackendSpec| {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            inner(spec)
+        });
+        let mut r = rig(EngineConfig::new(budget).offline(true).spec(XUMX), slow);
+        let (blocks, at) = blocks_through(total, split, 1000, seed);
+        renders.push(r.run(&x, &blocks, Some((at, FAST)), false));
+        assert_eq!(r.shared.status.state(), BackendState::Ready);
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+    }
+    assert!(
+        renders.windows(2).all(|w| w[0] == w[1]),
+        "the render depends on the block sizes or the worker's timing"
+    );
+    let out = &renders[0];
+    let w = |t: usize| x[t - latency];
+    // Dry (the failed start) up to the request, the new backend from the window after it, a
+    // crossfade of the two in between.
+    let swapped = (latency..total)
+        .find(|&t| (out[t] - w(t)).abs() > 1e-6)
+        .expect("the new backend was never heard");
+    assert!(swapped >= split, "separated at {swapped}, before the request at {split}");
+    let settled = (swapped..total)
+        .find(|&t| (t..total).all(|u| (out[u] - 0.25 * w(u)).abs() < 1e-6))
+        .expect("the new backend never took over");
+    let crossfade = budget.geometry.crossfade;
+    assert!(settled - swapped <= crossfade, "took {} frames", settled - swapped);
+    assert!(
+        settled <= split + hop + crossfade + 1000,
+        "resumed at {settled}, long after the request at {split}"
+    );
+}
+
 #[test]
 fn a_parked_backend_is_reused_for_the_same_spec_and_replaced_for_another() {
     let builds = Arc::new(AtomicUsize::new(0));
