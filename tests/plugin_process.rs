@@ -303,7 +303,10 @@ fn a_switch_to_offline_and_back_on_the_processing_thread_keeps_the_engine_and_al
     // quarter of it on every stem output.
     assert_eq!(shared.status.missed_hops.load(Ordering::Relaxed), 0);
     for ch in 0..2 {
-        assert!(max_err(&out.main[ch], &input[ch], latency, 1.0, 0) < 1e-5, "main {ch}");
+        assert!(
+            max_err(&out.main[ch], &input[ch], latency, 1.0, 0) < 1e-5,
+            "main {ch}"
+        );
         for s in 0..4 {
             let e = max_err(&out.aux[s][ch], &input[ch], latency, 0.25, 0);
             assert!(e < 1e-5, "stem {s} ch {ch}: {e}");

@@ -302,12 +302,19 @@ fn an_offline_render_resumes_at_the_request_after_a_failed_start_on_every_run() 
     let swapped = (latency..total)
         .find(|&t| (out[t] - w(t)).abs() > 1e-6)
         .expect("the new backend was never heard");
-    assert!(swapped >= split, "separated at {swapped}, before the request at {split}");
+    assert!(
+        swapped >= split,
+        "separated at {swapped}, before the request at {split}"
+    );
     let settled = (swapped..total)
         .find(|&t| (t..total).all(|u| (out[u] - 0.25 * w(u)).abs() < 1e-6))
         .expect("the new backend never took over");
     let crossfade = budget.geometry.crossfade;
-    assert!(settled - swapped <= crossfade, "took {} frames", settled - swapped);
+    assert!(
+        settled - swapped <= crossfade,
+        "took {} frames",
+        settled - swapped
+    );
     assert!(
         settled <= split + hop + crossfade + 1000,
         "resumed at {settled}, long after the request at {split}"

@@ -367,7 +367,11 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         dispose(&shared.threads, old);
     }
     // Prepared (and in real time warmed up) for this window length.
-    let ready_for = if shared.offline.load(Ordering::Acquire) { 0 } else { frames };
+    let ready_for = if shared.offline.load(Ordering::Acquire) {
+        0
+    } else {
+        frames
+    };
     if shared.stop.load(Ordering::Acquire) {
         return Some(ParkedBackend {
             spec,
