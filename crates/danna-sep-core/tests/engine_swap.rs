@@ -125,6 +125,38 @@ fn blocks_through(total: usize, split: usize, max: usize, seed: u64) -> (Vec<usi
     (blocks, at)
 }
 
+/// Where an offline render `out` of `x` (delayed by `latency`) leaves `before` times the input
+/// (`heard` tolerance) and where it settles on `after` times it (`settled` tolerance), asserted
+/// to be no earlier than the request at `split` and no longer apart than one crossfade.
+fn swap_points(
+    out: &[f32],
+    x: &[f32],
+    latency: usize,
+    split: usize,
+    crossfade: usize,
+    (before, heard): (f32, f32),
+    (after, settled): (f32, f32),
+) -> (usize, usize) {
+    let total = out.len();
+    let w = |t: usize| x[t - latency];
+    let swapped = (latency..total)
+        .find(|&t| (out[t] - before * w(t)).abs() > heard)
+        .expect("the new backend was never heard");
+    assert!(
+        swapped >= split,
+        "swapped at {swapped}, before the request at {split}"
+    );
+    let done = (swapped..total)
+        .find(|&t| (t..total).all(|u| (out[u] - after * w(u)).abs() < settled))
+        .expect("the new backend never took over");
+    assert!(
+        done - swapped <= crossfade,
+        "the swap took {} frames, more than one crossfade",
+        done - swapped
+    );
+    (swapped, done)
+}
+
 #[test]
 fn an_offline_swap_lands_on_the_same_window_every_run() {
     let budget = LatencyBudget::from_spec(SMALL, 44_100, 1000);
@@ -157,21 +189,15 @@ fn an_offline_swap_lands_on_the_same_window_every_run() {
     // Separated by the old backend up to the request, by the new one from the window after it
     // has fully arrived, a crossfade of the two in between: never anything else.
     // (Tolerances: the stems of a scaled backend sum to the scaled input only to rounding.)
-    let swapped = (latency..total)
-        .find(|&t| (out[t] - 0.5 * w(t)).abs() > 1e-5)
-        .expect("the new backend was never heard");
-    assert!(
-        swapped >= split,
-        "swapped at {swapped}, before the request at {split}"
-    );
-    let settled = (swapped..total)
-        .find(|&t| (t..total).all(|u| (out[u] - 0.25 * w(u)).abs() < 1e-7))
-        .expect("the new backend never took over");
     let crossfade = budget.geometry.crossfade;
-    assert!(
-        settled - swapped <= crossfade,
-        "the swap took {} frames, more than one crossfade",
-        settled - swapped
+    swap_points(
+        out,
+        &x,
+        latency,
+        split,
+        crossfade,
+        (0.5, 1e-5),
+        (0.25, 1e-7),
     );
     for t in latency..total {
         let (lo, hi) = (0.25 * w(t).min(2.0 * w(t)), 0.25 * w(t).max(2.0 * w(t)));
@@ -296,24 +322,17 @@ fn an_offline_render_resumes_at_the_request_after_a_failed_start_on_every_run() 
         "the render depends on the block sizes or the worker's timing"
     );
     let out = &renders[0];
-    let w = |t: usize| x[t - latency];
     // Dry (the failed start) up to the request, the new backend from the window after it, a
     // crossfade of the two in between.
-    let swapped = (latency..total)
-        .find(|&t| (out[t] - w(t)).abs() > 1e-6)
-        .expect("the new backend was never heard");
-    assert!(
-        swapped >= split,
-        "separated at {swapped}, before the request at {split}"
-    );
-    let settled = (swapped..total)
-        .find(|&t| (t..total).all(|u| (out[u] - 0.25 * w(u)).abs() < 1e-6))
-        .expect("the new backend never took over");
     let crossfade = budget.geometry.crossfade;
-    assert!(
-        settled - swapped <= crossfade,
-        "took {} frames",
-        settled - swapped
+    let (_, settled) = swap_points(
+        out,
+        &x,
+        latency,
+        split,
+        crossfade,
+        (1.0, 1e-6),
+        (0.25, 1e-6),
     );
     assert!(
         settled <= split + hop + crossfade + 1000,
