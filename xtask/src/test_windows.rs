@@ -10,7 +10,9 @@
 //!    to [`MIN_SNR_DB`]; the same with the quarter set (`--models`);
 //! 4. the CLI's bad inputs (a missing file, a file that is not audio, a sample rate it refuses)
 //!    each end in a one-line error and a non-zero exit;
-//! 5. `tests/clack_host.rs`, cross-built, loads the Windows `.clap` under wine.
+//! 5. the core's loader unit tests (`native::`, `paths::`) and `tests/ort_runtime.rs` (loads
+//!    `onnxruntime.dll`, reads its version), cross-built, with wine as cargo's runner;
+//! 6. `tests/clack_host.rs`, cross-built, loads the Windows `.clap` under wine.
 //!
 //! Each step prints its wall time; the stage fails on the first failed step.
 
@@ -56,6 +58,7 @@ pub fn run(root: &Path) -> Result<()> {
     write_excerpt(&root.join("examples/demo.wav"), &song, SECONDS)?;
     let linux_cli = linux_cli(root)?;
     let ort = setup::ensure_ort(root)?;
+    clock.lap("input and the Linux CLI (dev profile)");
 
     for (set, models) in [
         ("demo", None),
@@ -87,6 +90,27 @@ pub fn run(root: &Path) -> Result<()> {
 
     bad_inputs(root, &prefix, &bundles, &work)?;
     clock.lap("bad inputs");
+
+    // The loader queries (`native`, `paths`) and a real load of `onnxruntime.dll` with its
+    // version read back (`ort_runtime`), as Windows programs.
+    let mut core = prefix.cargo_test(&[
+        "-p",
+        "danna-sep-core",
+        "--lib",
+        "--test",
+        "ort_runtime",
+        "--",
+        "native::",
+        "paths::",
+        "loads_onnx_runtime",
+    ]);
+    core.env(
+        "DANNA_SEP_ORT_LIB",
+        windows_path(&windows::ort_dir(root).join("onnxruntime.dll")),
+    )
+    .env("CI", "1");
+    process::run(core, root).context("the core's loader tests under wine failed")?;
+    clock.lap("core loader tests under wine");
 
     clap_host(root, &prefix, &bundles)?;
     clock.lap("CLAP host test under wine");

@@ -62,6 +62,23 @@ impl Prefix {
         cmd
     }
 
+    /// `cargo test --target x86_64-pc-windows-gnu <args>` with wine in this prefix as the
+    /// runner of the test executables (`CARGO_TARGET_<triple>_RUNNER`), no `DANNA_SEP_*`
+    /// variable inherited.
+    pub fn cargo_test(&self, args: &[&str]) -> Command {
+        let mut cmd = crate::process::cargo();
+        cmd.args(["test", "--target", crate::windows::TARGET])
+            .args(args);
+        self.env(&mut cmd);
+        cmd.env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", "wine");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("DANNA_SEP_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd
+    }
+
     /// Waits until the prefix's wine server has exited (every program and service of it).
     pub fn wait(&self, root: &Path) -> Result<()> {
         let mut wait = Command::new("wineserver");

@@ -81,8 +81,9 @@ pub fn dirs_of(module: &Path) -> Vec<PathBuf> {
         dirs.push(dir);
     }
     if let Some(dir) = module.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dirs.iter().any(|d| d == dir) {
-            dirs.push(dir.to_path_buf());
+        let dir = native::loader_path(dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
         }
     }
     dirs
@@ -137,7 +138,11 @@ mod tests {
     #[test]
     fn a_plain_module_has_one_folder() {
         let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
-        assert_eq!(dirs_of(&exe), vec![exe.parent().unwrap().to_path_buf()]);
+        // On Windows the canonical form is `\\?\C:\...`; the folder comes without the prefix.
+        assert_eq!(
+            dirs_of(&exe),
+            vec![native::loader_path(exe.parent().unwrap())]
+        );
     }
 
     #[test]
