@@ -14,9 +14,10 @@
 //!    `onnxruntime.dll`, reads its version), cross-built, with wine as cargo's runner;
 //! 6. `tests/clack_host.rs`, cross-built, loads the Windows `.clap` under wine.
 //!
-//! Every Windows build here is the release profile (`--release`, also for the tests, which then
-//! share the bundle's compiled dependencies): one cross-build instead of two keeps the stage's
-//! CI time down. So nice-plug's allocation checker (debug builds only) is not active under
+//! The Windows builds here are the release profile (`--release`, also for the CLAP host test,
+//! which then shares the bundle's compiled dependencies), except the core's unit tests (step 5,
+//! dev profile: they use debug-only items; the core's dependencies are few): one cross-build of
+//! the plugin instead of two keeps the stage's CI time down. So nice-plug's allocation checker (debug builds only) is not active under
 //! wine; the Linux tests cover it. Each step prints its wall time; the stage fails on the first
 //! failed step.
 
@@ -97,8 +98,9 @@ pub fn run(root: &Path) -> Result<()> {
 
     // The loader queries (`native`, `paths`) and a real load of `onnxruntime.dll` with its
     // version read back (`ort_runtime`), as Windows programs.
+    // The dev profile: the unit tests use debug-only items (the allocation checker, the
+    // checkout fallbacks). Only the core's dependencies are built for it.
     let mut core = prefix.cargo_test(&[
-        "--release",
         "-p",
         "danna-sep-core",
         "--lib",
