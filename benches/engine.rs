@@ -49,6 +49,7 @@ fn list(args: &Args, key: &str, default: &str) -> Vec<String> {
 }
 
 /// User + system CPU seconds of the whole process so far.
+#[cfg(unix)]
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the struct we pass and reads nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -57,9 +58,16 @@ fn cpu_seconds() -> f64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// Not measured off Unix: getrusage and sysconf (Unix only).
+#[cfg(not(unix))]
+fn cpu_seconds() -> f64 {
+    unimplemented!("cpu_seconds needs getrusage and sysconf (Unix only)")
+}
+
 /// CPU time the hypervisor gave to other guests while this machine wanted it ("steal", all
 /// cores, seconds since boot; 0 where /proc/stat has no such column). A paced run's misses
 /// that coincide with steal are the machine's, not the engine's.
+#[cfg(unix)]
 fn steal_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let ticks: f64 = stat
@@ -70,6 +78,12 @@ fn steal_seconds() -> f64 {
         .unwrap_or(0.0);
     // SAFETY: sysconf only reads a configuration value.
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Not measured off Unix: getrusage and sysconf (Unix only).
+#[cfg(not(unix))]
+fn steal_seconds() -> f64 {
+    unimplemented!("steal_seconds needs getrusage and sysconf (Unix only)")
 }
 
 /// Wall and CPU seconds of `f`.

@@ -319,6 +319,7 @@ fn bench_process(o: &Options) -> Result<(), String> {
 
 /// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`): unlike the wall clock, it does
 /// not grow while the thread is preempted, e.g. by the inference worker on a small machine.
+#[cfg(unix)]
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -330,13 +331,26 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Not measured off Unix: clock_gettime and getrusage (Unix only).
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    unimplemented!("thread_cpu_time needs clock_gettime and getrusage (Unix only)")
+}
+
 /// Times this thread was preempted (`getrusage(RUSAGE_THREAD)`'s involuntary context switches).
+#[cfg(unix)]
 fn involuntary_switches() -> i64 {
     // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
     usage.ru_nivcsw as i64
+}
+
+/// Not measured off Unix: clock_gettime and getrusage (Unix only).
+#[cfg(not(unix))]
+fn involuntary_switches() -> i64 {
+    unimplemented!("involuntary_switches needs clock_gettime and getrusage (Unix only)")
 }
 
 /// `VmHWM` and `VmRSS` of this process, in kB.

@@ -47,6 +47,7 @@ fn tier(args: &Args) -> LatencyTier {
 }
 
 /// Resident memory in bytes.
+#[cfg(unix)]
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
     let pages: u64 = statm
@@ -56,6 +57,12 @@ fn rss_bytes() -> u64 {
         .expect("statm's resident field");
     // SAFETY: sysconf only reads a system constant.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+/// Not measured off Unix: /proc and sysconf (Unix only).
+#[cfg(not(unix))]
+fn rss_bytes() -> u64 {
+    unimplemented!("rss_bytes needs /proc and sysconf (Unix only)")
 }
 
 /// What a soak measured.

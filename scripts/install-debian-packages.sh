@@ -2,7 +2,22 @@
 # Installs the Debian packages this project needs, only those that are missing (idempotent;
 # uses sudo when not root). Run by `cargo xtask setup` (hence by `cargo xtask demo` and
 # `cargo xtask test`) and by `.ci/run`.
+#
+# Opt-in extras, for the Windows cross-build only (`cargo xtask setup --windows`):
+# --windows  gcc-mingw-w64-x86-64: the linker of the x86_64-pc-windows-gnu target (and the C
+#            compiler of the wine test's stand-in DLL);
+# --wine     wine, wine64 (8.0): run the Windows build's tests (`cargo xtask test --windows`,
+#            and CI); about 1.2 GB installed.
 set -euo pipefail
+
+extra=()
+for arg in "$@"; do
+    case "$arg" in
+        --windows) extra+=(gcc-mingw-w64-x86-64) ;;
+        --wine) extra+=(wine wine64) ;;
+        *) echo "unknown argument: $arg (expected --windows or --wine)" >&2; exit 2 ;;
+    esac
+done
 
 # Debian packages the build needs:
 # - build-essential: `cc` links every Rust binary and the plugin;
@@ -27,6 +42,7 @@ packages=(
     fluidsynth fluid-soundfont-gm espeak-ng
     sox lame
     ardour
+    ${extra[@]+"${extra[@]}"}
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -12,6 +12,9 @@
 //! Needs `ardour7-lua`, `ardour7-export` and the bundle from `cargo xtask bundle danna-sep`;
 //! skips with a note where either is missing, except under CI (`CI` set), where it fails.
 
+// The test kit's VST3 host and Ardour driver are Unix-only (see its lib.rs).
+#![cfg(unix)]
+
 use std::path::Path;
 
 use danna_sep_core::engine::{LatencyBudget, LatencyTier};

@@ -8,6 +8,9 @@
 //! Regenerating the file is a deliberate act: `UPDATE_SNAPSHOTS=1 cargo test --test
 //! param_snapshot`, then bump `STATE_VERSION` and migrate in `filter_state` if ids changed.
 
+// The test kit's VST3 host and Ardour driver are Unix-only (see its lib.rs).
+#![cfg(unix)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -34,6 +34,8 @@
 //! Which module is loaded: see `host::plugin_library` (the bundle if it is current, else the
 //! cdylib, which exports the same entry points); `DANNA_SEP_VST3_PATH` overrides it.
 
+// The test kit's VST3 host and Ardour driver are Unix-only (see its lib.rs).
+#![cfg(unix)]
 // The module entry points (`ModuleEntry`/`ModuleExit`) and the bundle layout are Linux's.
 #![cfg(target_os = "linux")]
 

@@ -9,14 +9,27 @@
 //! `danna-sep-models/`, see `crates/danna-sep-core/src/modelset/locate.rs`). A release build
 //! looks nowhere else: it contains no path of this checkout (`tests/build_paths.rs`).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-use crate::setup;
+use crate::{bundle_windows, setup};
 
-/// Entry point for `cargo xtask bundle ...`.
+/// Entry point for `cargo xtask bundle ...`; `--target windows` goes to `bundle_windows.rs`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    bundle(root, args)
+    let Some(rest) = bundle_windows::wants_windows(args) else {
+        return bundle(root, args);
+    };
+    let mut release = false;
+    for arg in &rest {
+        match arg.as_str() {
+            "danna-sep" => {}
+            "--release" => release = true,
+            other => bail!(
+                "`bundle --target windows` takes `danna-sep` and `--release` only (got {other})"
+            ),
+        }
+    }
+    bundle_windows::bundle(root, release).map(|_| ())
 }
 
 /// Builds and bundles, then copies ONNX Runtime into the bundles. `args` are what follows
@@ -64,7 +77,7 @@ const BUNDLED_MODELS: &str = "danna-sep-models";
 
 /// Copies the shipped demo model set (`models/demo`: `manifest.toml` and its ONNX files) into
 /// `dir/danna-sep-models`, where the plugin finds it next to its binary.
-fn install_models(root: &Path, dir: &Path) -> Result<()> {
+pub fn install_models(root: &Path, dir: &Path) -> Result<()> {
     let src = root.join("models/demo");
     if !src.join("manifest.toml").is_file() {
         eprintln!(
@@ -100,7 +113,7 @@ fn packages(args: &[String]) -> Vec<String> {
 }
 
 /// The bundle name from `bundler.toml` (`[<package>] name = ...`), else the package name.
-fn bundle_name(root: &Path, package: &str) -> Result<String> {
+pub fn bundle_name(root: &Path, package: &str) -> Result<String> {
     let path = root.join("bundler.toml");
     if !path.exists() {
         return Ok(package.to_string());

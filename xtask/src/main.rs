@@ -1,10 +1,13 @@
 //! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
 //! Commands:
-//! - `setup [--no-python]`: provision ONNX Runtime into `.deps/` (and the Python venv);
+//! - `setup [--no-python] [--windows]`: provision ONNX Runtime into `.deps/` (and the Python
+//!   venv; with `--windows` the Windows cross-build too);
 //! - `bundle <package> [--release] ...`: build the VST3/CLAP bundles and ship ONNX Runtime in
-//!   them;
-//! - `test`: the project's single test command (setup, bundle, tests, clippy, fmt, Python);
+//!   them (`bundle danna-sep [--release] --target windows`: the Windows bundles and CLI);
+//! - `test [--windows]`: the project's single test command (setup, bundle, tests, clippy, fmt,
+//!   Python; the Windows build under wine with `--windows` or when `CI` is set);
+//! - `test-windows`: only that Windows stage (`test_windows.rs`);
 //! - `demo [--no-python]`: setup, release bundle, then separate `examples/demo.wav`;
 //! - `models ...`: the model toolchain (see `models.rs`);
 //! - `bench ...`: the benchmark suite behind the README's performance tables (see `bench.rs`);
@@ -13,6 +16,7 @@
 
 mod bench;
 mod bundle;
+mod bundle_windows;
 mod demo;
 mod eval;
 mod models;
@@ -21,6 +25,10 @@ mod python;
 mod screenshot;
 mod setup;
 mod test;
+mod test_windows;
+mod wav_compare;
+mod windows;
+mod wine;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,9 +37,14 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [args]
 
 Commands:
-  setup [--no-python]             provision ONNX Runtime (.deps/onnxruntime) and the Python venv
+  setup [--no-python] [--windows] provision ONNX Runtime (.deps/onnxruntime) and the Python venv
+                                  (--windows: also the Windows cross-build, .deps/windows)
   bundle <package> [--release]    build plugin bundles (target/bundled) including ONNX Runtime
-  test                            run every check: bundle, cargo test, clippy, fmt, Python tests
+  bundle danna-sep [--release] --target windows
+                                  Windows VST3/CLAP bundles and CLI (target/bundled/windows)
+  test [--windows]                run every check: bundle, cargo test, clippy, fmt, Python tests
+                                  (--windows, or CI set: also the Windows build under wine)
+  test-windows                    only that Windows stage
   demo [--no-python]              release bundle + `danna-sep separate examples/demo.wav`
   models <args>                   model toolchain (export/convert models)
   bench [--quick] [--readme]      benchmarks (speed, memory, quality per tier) -> docs/bench
@@ -60,6 +73,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "bench" => bench::run(&root, rest),
         "bundle" => bundle::run(&root, rest),
         "test" => test::run(&root, rest),
+        "test-windows" => test_windows::run(&root),
         "demo" => demo::run(&root, rest),
         "models" => models::run(&root, rest),
         "screenshot" => screenshot::run(&root),

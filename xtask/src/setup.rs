@@ -1,5 +1,6 @@
-//! `cargo xtask setup [--no-python]`: installs the missing Debian packages, provisions ONNX
-//! Runtime and the Python environment.
+//! `cargo xtask setup [--no-python] [--windows]`: installs the missing Debian packages,
+//! provisions ONNX Runtime and the Python environment; `--windows` also the Windows
+//! cross-build (opt-in, see `windows.rs`).
 //!
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
@@ -11,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{process, python};
+use crate::{process, python, windows};
 
 /// The ONNX Runtime version the project is built and tested against (must match
 /// `danna_sep_core::runtime::ORT_VERSION`).
@@ -19,14 +20,21 @@ pub const ORT_VERSION: &str = "1.31.1";
 
 /// Entry point for `cargo xtask setup`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let mut with_python = true;
+    let (mut with_python, mut with_windows) = (true, false);
     for arg in args {
         match arg.as_str() {
             "--no-python" => with_python = false,
-            other => bail!("unknown argument to `setup`: {other} (expected --no-python)"),
+            "--windows" => with_windows = true,
+            other => {
+                bail!("unknown argument to `setup`: {other} (expected --no-python or --windows)")
+            }
         }
     }
-    setup(root, with_python)
+    setup(root, with_python)?;
+    if with_windows {
+        windows::setup(root, false)?;
+    }
+    Ok(())
 }
 
 /// Everything `setup` does, for use by other commands.
@@ -132,7 +140,7 @@ fn download_wheel(root: &Path) -> Result<()> {
 /// Extracts one member of a zip file with Python's `zipfile` (Python is a prerequisite anyway
 /// and this avoids a zip dependency in the xtask). Writes to a temporary file first so an
 /// interrupted run never leaves a truncated library behind.
-fn extract_member(zip: &Path, member: &str, dest: &Path) -> Result<()> {
+pub fn extract_member(zip: &Path, member: &str, dest: &Path) -> Result<()> {
     const SCRIPT: &str = "import shutil, sys, zipfile\n\
         with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, \
         open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)\n";

@@ -6,21 +6,27 @@
 //! 3. `cargo test --workspace` with `DANNA_SEP_ORT_LIB` pointing at the provisioned library;
 //! 4. `cargo clippy --workspace --all-targets -- -D warnings`;
 //! 5. `cargo fmt --all --check`;
-//! 6. the Python tests (`python::run_tests`).
+//! 6. the Python tests (`python::run_tests`);
+//! 7. with `--windows`, or when `CI` is set: the Windows build under wine (`test_windows.rs`;
+//!    installs mingw-w64 and wine only then, so a plain `cargo xtask test` is not slower).
 //!
-//! Steps 1 and 2 abort on failure since everything after depends on them. Steps 3 to 6 are
+//! Steps 1 and 2 abort on failure since everything after depends on them. Steps 3 to 7 are
 //! independent, so all of them run and the command fails at the end if any failed; that way one
 //! CI run reports every problem.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-use crate::{bundle, process, python, setup};
+use crate::{bundle, process, python, setup, test_windows};
 
-/// Entry point for `cargo xtask test`.
+/// Entry point for `cargo xtask test [--windows]`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    if let Some(arg) = args.first() {
-        bail!("`cargo xtask test` takes no arguments (got {arg})");
+    let mut windows = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    for arg in args {
+        match arg.as_str() {
+            "--windows" => windows = true,
+            other => bail!("`cargo xtask test` takes only --windows (got {other})"),
+        }
     }
     setup::setup(root, true)?;
     let ort = setup::ort_lib_path(root);
@@ -62,6 +68,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     step("cargo fmt --check", process::run(fmt, root));
 
     step("python tests", python::run_tests(root));
+
+    if windows {
+        step("windows (wine)", test_windows::run(root));
+    }
 
     if failed.is_empty() {
         println!("All checks passed.");

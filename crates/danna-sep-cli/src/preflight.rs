@@ -3,10 +3,11 @@
 //! - every input can be decoded (probed), holds audio at a sample rate the engine supports, and
 //!   its stems fit in WAV files;
 //! - no two inputs write the same stem files, and no stem file (or its `.part`) is one of the
-//!   inputs, compared as files (device and inode), so symbolic and hard links count.
+//!   inputs, compared as files (device and inode on Unix, so symbolic and hard links count;
+//!   elsewhere the canonical path, so symbolic links count: std has no stable file index on
+//!   Windows).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::audio_file::{
@@ -51,21 +52,19 @@ pub fn check_outputs(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
             ));
         }
     }
-    // (device, inode) of every input that exists; a missing one fails later, when probed.
-    let ids: Vec<((u64, u64), &PathBuf)> = inputs
+    // The identity of every input that exists; a missing one fails later, when probed.
+    let ids: Vec<(FileId, &PathBuf)> = inputs
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok().map(|m| ((m.dev(), m.ino()), p)))
+        .filter_map(|p| file_id(p).map(|id| (id, p)))
         .collect();
     for input in inputs {
         for path in stem_paths(out, &stem_name(input)) {
             for written in [part_path(&path), path] {
                 // Follows links: writing through a link to an input would overwrite it.
-                let Ok(meta) = std::fs::metadata(&written) else {
+                let Some(written_id) = file_id(&written) else {
                     continue;
                 };
-                if let Some((_, victim)) =
-                    ids.iter().find(|(id, _)| *id == (meta.dev(), meta.ino()))
-                {
+                if let Some((_, victim)) = ids.iter().find(|(id, _)| *id == written_id) {
                     return Err(format!(
                         "{}: the stems of {} would overwrite this input (as {}); choose another \
                          output folder with -o",
@@ -78,6 +77,27 @@ pub fn check_outputs(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What identifies a file, links followed: (device, inode) on Unix.
+#[cfg(unix)]
+type FileId = (u64, u64);
+
+/// What identifies a file, links followed: its canonical path where std offers no file index.
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+/// The [`FileId`] of `path`, `None` if it does not exist.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The [`FileId`] of `path`, `None` if it does not exist.
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<FileId> {
+    std::fs::canonicalize(path).ok()
 }
 
 /// Probes `input` and checks that it can be separated and written: audio present, a supported

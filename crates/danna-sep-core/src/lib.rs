@@ -1,7 +1,8 @@
 //! Danna-Sep RT's separation core: the DSP ([`dsp`]), the streaming engine that runs a
 //! separation backend off the audio thread with a constant, sample-exact latency ([`engine`]),
 //! the Danna-Sep ensemble on ONNX Runtime ([`ensemble`]), model-set folders ([`modelset`]),
-//! loading ONNX Runtime ([`runtime`]) and the configuration from the environment ([`config`]).
+//! loading ONNX Runtime ([`runtime`]), the dynamic loader's answers ([`native`]) and the
+//! configuration from the environment ([`config`]).
 //!
 //! The core knows nothing of plugin APIs, GUIs, command lines or audio file formats; the
 //! plugin (`danna-sep`) and the CLI (`danna-sep-cli`) build on it.
@@ -12,6 +13,7 @@ pub mod engine;
 pub mod ensemble;
 pub mod error;
 pub mod modelset;
+pub mod native;
 pub mod paths;
 pub mod runtime;
 pub mod selection;

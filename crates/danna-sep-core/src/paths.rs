@@ -7,8 +7,9 @@
 //! missing bundled file can never fall through to a path someone else could create on the
 //! machine that built it.
 
-use std::ffi::{CStr, OsStr};
 use std::path::{Path, PathBuf};
+
+use crate::native;
 
 /// The repository root this crate was built from (development builds only).
 #[cfg(debug_assertions)]
@@ -17,8 +18,17 @@ pub const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// The checkout's ONNX Runtime provisioned by `cargo xtask setup` (development builds only).
 #[cfg(debug_assertions)]
 pub fn project_runtime_lib() -> PathBuf {
-    Path::new(REPO_ROOT).join(".deps/onnxruntime/libonnxruntime.so")
+    Path::new(REPO_ROOT).join(PROJECT_RUNTIME_LIB)
 }
+
+/// [`project_runtime_lib`] relative to the checkout.
+#[cfg(all(debug_assertions, not(windows)))]
+const PROJECT_RUNTIME_LIB: &str = ".deps/onnxruntime/libonnxruntime.so";
+
+/// [`project_runtime_lib`] relative to the checkout, for Windows builds (`cargo xtask setup
+/// --windows`). Under wine the checkout is reachable through the `Z:` drive.
+#[cfg(all(debug_assertions, windows))]
+const PROJECT_RUNTIME_LIB: &str = ".deps/windows/onnxruntime/onnxruntime.dll";
 
 /// The checkout's demo model set (development builds only).
 #[cfg(debug_assertions)]
@@ -62,35 +72,29 @@ pub fn module_dirs() -> Vec<PathBuf> {
 /// happens to lie next to the link.
 pub fn dirs_of(module: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
+    // `loader_path`: Windows' canonical form is `\\?\C:\...`, which the loader does not match
+    // with the modules it has mapped.
     if let Some(dir) = std::fs::canonicalize(module)
         .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .and_then(|p| native::loader_path(&p).parent().map(Path::to_path_buf))
     {
         dirs.push(dir);
     }
     if let Some(dir) = module.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dirs.iter().any(|d| d == dir) {
-            dirs.push(dir.to_path_buf());
+        let dir = native::loader_path(dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
         }
     }
     dirs
 }
 
-/// The file of the binary that contains this function, via `dladdr`.
-#[cfg(unix)]
+/// The file of the binary that contains this function: the plugin `.so`/`.dll` inside a host,
+/// the executable for the CLI ([`native::module_file_of`]: `dladdr` on Unix,
+/// `GetModuleHandleExW(FROM_ADDRESS)` on Windows). Never the process's executable for a
+/// plugin: inside a DAW that is the DAW.
 fn module_path() -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: `dladdr` only reads the address and fills `info`; any address inside this binary
-    // identifies it, and this function's own address is one.
-    let ok = unsafe { libc::dladdr(module_path as *const libc::c_void, &mut info) };
-    if ok == 0 || info.dli_fname.is_null() {
-        return std::env::current_exe().ok();
-    }
-    // SAFETY: `dli_fname` points to a NUL-terminated string owned by the dynamic loader.
-    let name = unsafe { CStr::from_ptr(info.dli_fname) };
-    let path = PathBuf::from(OsStr::from_bytes(name.to_bytes()));
+    let path = native::module_file_of(module_path as *const std::ffi::c_void)?;
     if path.is_absolute() {
         Some(path)
     } else {
@@ -101,11 +105,6 @@ fn module_path() -> Option<PathBuf> {
     }
 }
 
-#[cfg(not(unix))]
-fn module_path() -> Option<PathBuf> {
-    std::env::current_exe().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +112,7 @@ mod tests {
     #[test]
     fn module_path_is_this_test_binary() {
         // In a unit test this code lives in the test executable itself.
-        let module = module_path().expect("dladdr should find this binary");
+        let module = module_path().expect("the loader should know this binary");
         let exe = std::env::current_exe().unwrap();
         assert_eq!(
             std::fs::canonicalize(module).unwrap(),
@@ -139,16 +138,23 @@ mod tests {
     #[test]
     fn a_plain_module_has_one_folder() {
         let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
-        assert_eq!(dirs_of(&exe), vec![exe.parent().unwrap().to_path_buf()]);
+        // On Windows the canonical form is `\\?\C:\...`; the folder comes without the prefix.
+        assert_eq!(
+            dirs_of(&exe),
+            vec![native::loader_path(exe.parent().unwrap())]
+        );
     }
 
+    // The fallbacks exist only with debug assertions (the Windows stage runs these tests in
+    // release).
+    #[cfg(debug_assertions)]
     #[test]
     fn development_builds_fall_back_to_the_checkout() {
         // The test profile keeps debug assertions, so the fallbacks exist here; release builds
         // are checked for their absence by `tests/build_paths.rs`.
         let lib = dev_runtime_lib().expect("a development build has the fallback");
         assert!(lib.starts_with(REPO_ROOT));
-        assert!(lib.ends_with(".deps/onnxruntime/libonnxruntime.so"));
+        assert!(lib.ends_with(PROJECT_RUNTIME_LIB));
         assert_eq!(dev_models(), Some(project_models()));
     }
 }

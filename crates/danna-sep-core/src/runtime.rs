@@ -1,4 +1,5 @@
-//! Finding and loading the ONNX Runtime shared library (`libonnxruntime.so`).
+//! Finding and loading the ONNX Runtime shared library (`libonnxruntime.so`; on Windows
+//! `onnxruntime.dll`).
 //!
 //! `ort` is built with its `load-dynamic` feature, so nothing links against ONNX Runtime at
 //! build time: the library is `dlopen`ed at run time by [`ensure_loaded`]. That call does file
@@ -11,13 +12,15 @@
 //! 1. the file named by [`RuntimeConfig::library`] (`DANNA_SEP_ORT_LIB`), which must be an
 //!    absolute path: a relative one would be resolved against the host's working directory or
 //!    the system's library search path, so it is refused (and nothing else is tried);
-//! 2. `libonnxruntime.so` / `libonnxruntime.so.1.31.1` in the directory of the binary that
-//!    contains this code. For the plugin that is the plugin `.so` itself (found with `dladdr`,
+//! 2. `libonnxruntime.so` / `libonnxruntime.so.1.31.1` (Windows: `onnxruntime.dll`) in the
+//!    directory of the binary that contains this code. For the plugin that is the plugin
+//!    `.so`/`.dll` itself (found with `dladdr` / `GetModuleHandleExW`,
 //!    because the host's executable and working directory say nothing about where the plugin
 //!    lives); for the CLI it is the executable. `cargo xtask bundle` copies the library there.
 //!    A symlinked binary's real folder comes first ([`paths::dirs_of`]);
 //! 3. development builds only: the checkout's own copy,
-//!    `<repo>/.deps/onnxruntime/libonnxruntime.so`, which `cargo xtask setup` provisions.
+//!    `<repo>/.deps/onnxruntime/libonnxruntime.so` (Windows builds:
+//!    `<repo>/.deps/windows/onnxruntime/onnxruntime.dll`), which `cargo xtask setup` provisions.
 //!    Release builds contain no build-machine path ([`paths`]).
 //!
 //! [`RuntimeConfig::no_fallback`] (`DANNA_SEP_ORT_NO_FALLBACK=1`) restricts the search to
@@ -31,13 +34,19 @@ use std::sync::OnceLock;
 
 use crate::config::{RuntimeConfig, ENV_ORT_LIB};
 use crate::error::collapse_whitespace;
-use crate::paths;
+use crate::{native, paths};
 
 /// The ONNX Runtime version that `cargo xtask setup` provisions and the bundles ship.
 pub const ORT_VERSION: &str = "1.31.1";
 
 /// File names looked for next to the binary, in order.
-pub const LIB_NAMES: [&str; 2] = ["libonnxruntime.so", "libonnxruntime.so.1.31.1"];
+#[cfg(not(windows))]
+pub const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1.31.1"];
+
+/// File names looked for next to the binary, in order (the wheel's DLL, as the bundles ship it;
+/// its `onnxruntime_providers_shared.dll` lies next to it).
+#[cfg(windows)]
+pub const LIB_NAMES: &[&str] = &["onnxruntime.dll"];
 
 /// A successfully loaded ONNX Runtime.
 pub struct OrtRuntime {
@@ -155,7 +164,7 @@ pub fn candidates_from(
         return Ok(out);
     }
     for dir in module_dirs {
-        for name in LIB_NAMES {
+        for name in LIB_NAMES.iter().copied() {
             push(dir.join(name));
         }
     }
@@ -201,8 +210,11 @@ fn try_load(path: &Path) -> Result<OrtRuntime, Failure> {
     // not take down the host, so they are caught and turned into errors. (A library whose
     // initialisers crash the process, e.g. with an illegal instruction, cannot be caught.)
     let attempt = catch_unwind(AssertUnwindSafe(|| {
-        let builder = ort::init_from(path).map_err(|e| Failure::Skip(describe_load_error(&e)))?;
-        let version = loaded_version(path).map_err(Failure::Fatal)?;
+        // Windows' loader wants backslashes and no `\\?\` prefix; the version lookup compares
+        // the same spelling with the loaded modules.
+        let path = native::loader_path(path);
+        let builder = ort::init_from(&path).map_err(|e| Failure::Skip(describe_load_error(&e)))?;
+        let version = loaded_version(&path).map_err(Failure::Fatal)?;
         // Exercise the full API table once, so a broken library fails here, not later.
         let _build_info = ort::info();
         let environment = builder
@@ -211,7 +223,7 @@ fn try_load(path: &Path) -> Result<OrtRuntime, Failure> {
             .build()
             .map_err(|e| Failure::Fatal(format!("creating the ORT environment failed: {e}")))?;
         Ok(OrtRuntime {
-            path: path.to_path_buf(),
+            path,
             version,
             environment,
         })
@@ -231,47 +243,34 @@ fn try_load(path: &Path) -> Result<OrtRuntime, Failure> {
 
 /// Reads the version string of the (already loaded) library at `path` through
 /// `OrtGetApiBase()->GetVersionString()`. `ort` checks the version internally but does not
-/// expose it, so the library is looked up again with `RTLD_NOLOAD`, which only returns a handle
-/// if it is already loaded and never loads a second copy.
-#[cfg(unix)]
+/// expose it, so the library's symbol is looked up again in the loaded module
+/// ([`native::with_loaded_symbol`]: `dlopen(RTLD_NOLOAD)` on Unix, `GetModuleHandleW` on
+/// Windows), which never loads a second copy.
 fn loaded_version(path: &Path) -> Result<String, String> {
-    use std::os::unix::ffi::OsStrExt;
-
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| "path contains a NUL byte".to_string())?;
-    // SAFETY: plain libc calls with valid C strings; the handle is closed before returning
-    // (the library stays loaded because `ort` holds its own handle).
-    unsafe {
-        let handle = libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
-        if handle.is_null() {
-            return Err("library is not loaded after ort::init_from".into());
-        }
-        let sym = libc::dlsym(handle, c"OrtGetApiBase".as_ptr());
-        let result = if sym.is_null() {
-            Err("does not export OrtGetApiBase".to_string())
-        } else {
+    let outcome = native::with_loaded_symbol(path, c"OrtGetApiBase", |sym| {
+        // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime; the returned table
+        // and the version string are static data of the library, which stays loaded.
+        unsafe {
             let get_base: unsafe extern "C" fn() -> *const ort::sys::OrtApiBase =
                 std::mem::transmute(sym);
             let base = get_base();
             if base.is_null() {
-                Err("OrtGetApiBase returned null".to_string())
-            } else {
-                let version = ((*base).GetVersionString)();
-                if version.is_null() {
-                    Err("GetVersionString returned null".to_string())
-                } else {
-                    Ok(CStr::from_ptr(version).to_string_lossy().into_owned())
-                }
+                return Err("OrtGetApiBase returned null".to_string());
             }
-        };
-        libc::dlclose(handle);
-        result
+            let version = ((*base).GetVersionString)();
+            if version.is_null() {
+                return Err("GetVersionString returned null".to_string());
+            }
+            Ok(CStr::from_ptr(version).to_string_lossy().into_owned())
+        }
+    });
+    match outcome {
+        Ok(version) => version,
+        Err(native::SymbolError::NotLoaded) => {
+            Err("library is not loaded after ort::init_from".into())
+        }
+        Err(err) => Err(err.to_string()),
     }
-}
-
-#[cfg(not(unix))]
-fn loaded_version(_path: &Path) -> Result<String, String> {
-    Err("only supported on Unix-like systems".into())
 }
 
 /// `ort`'s message plus the `dlerror` text: `libloading` keeps that (the useful part, e.g.

@@ -8,6 +8,9 @@
 //!
 //! The backends the engine tests run live in the core, in `danna_sep_core::engine::testing`.
 
+// Ardour is driven as a Linux program, and the VST3 host loads the Linux bundle layout with
+// `dlopen` flags: both Unix-only (Windows builds are tested through the CLAP host and the CLI).
+#[cfg(unix)]
 pub mod ardour;
 pub mod bench_args;
 pub mod clap_host;
@@ -20,6 +23,7 @@ pub mod runtime;
 pub mod signals;
 pub mod temp;
 pub mod venv;
+#[cfg(unix)]
 pub mod vst3_host;
 
 use std::path::PathBuf;
