@@ -20,6 +20,7 @@ mod process;
 mod python;
 mod screenshot;
 mod setup;
+mod spleeter;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! `cargo xtask setup [--no-python]`: installs the missing Debian packages, provisions ONNX
-//! Runtime and the Python environment.
+//! Runtime and the Python environment, and (with Python) the Spleeter 2-stem model
+//! (`spleeter.rs`; optional: a failure is one line and setup goes on).
 //!
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
@@ -36,6 +37,7 @@ pub fn setup(root: &Path, with_python: bool) -> Result<()> {
     println!("ONNX Runtime {ORT_VERSION}: {}", lib.display());
     if with_python {
         python::setup_venv(root).context("setting up the Python environment failed")?;
+        crate::spleeter::provision(root);
     }
     Ok(())
 }
