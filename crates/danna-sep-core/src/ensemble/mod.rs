@@ -84,6 +84,14 @@ impl EnsembleBackend {
             let runner = match spec.kind {
                 ModelKind::SpectrogramMask => Runner::Mask(MaskRunner::new(name, spec, model)?),
                 ModelKind::Waveform => Runner::Waveform(WaveformRunner::new(name, spec, model)),
+                // The four-stem loader refuses it; a vocal set's model runs in `VocalRunner`.
+                ModelKind::RatioMask => {
+                    return Err(SeparationError::model(
+                        name,
+                        "opening",
+                        "a ratio_mask model is not a four-stem model",
+                    ))
+                }
             };
             slots.push(ModelSlot {
                 runner,
