@@ -205,7 +205,8 @@ fn karaoke_stems_null_in_real_time_at_a_host_rate_of_48k() {
     let snr = snr_db(mix, delayed);
     eprintln!("karaoke real time at 48 kHz (Balanced): Σ stems vs input {snr:.1} dB; {line}");
     assert!(snr >= 100.0, "{snr}");
-    assert!(line.contains("stems null (residual"), "{line}");
+    // The last window lies past the input (silence): nothing left to assign there.
+    assert!(line.contains("stems null ("), "{line}");
 }
 
 #[test]
