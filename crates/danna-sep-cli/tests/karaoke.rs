@@ -26,7 +26,14 @@ fn karaoke_stems_sum_to_the_input_offline() {
     for (null, out_name) in [("auto", "auto"), ("off", "off")] {
         let out_dir = dir.path().join(out_name);
         let out = bin()
-            .args(["separate", "--model", "karaoke", "--null-stems", null, "--models"])
+            .args([
+                "separate",
+                "--model",
+                "karaoke",
+                "--null-stems",
+                null,
+                "--models",
+            ])
             .arg(&demo)
             .arg("-o")
             .arg(&out_dir)
@@ -36,7 +43,10 @@ fn karaoke_stems_sum_to_the_input_offline() {
             .unwrap();
         assert_success(&out);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("Karaoke: vocals: spleeter-2stems"), "{stderr}");
+        assert!(
+            stderr.contains("Karaoke: vocals: spleeter-2stems"),
+            "{stderr}"
+        );
         let (_, sum) = stem_sum(&out_dir, "in");
         let snr = snr_db(&input, &sum);
         eprintln!("cli --model karaoke --null-stems {null}: Σ stems vs input {snr:.1} dB");

@@ -117,8 +117,14 @@ fn karaoke_vocals_hold_the_voice_and_the_accompaniment_does_not() {
         "karaoke on speech + chord: vocals SDR {sdr_v:.1} dB (mixture {vocal_leak:.1} dB), \
          accompaniment SDR {sdr_a:.1} dB (mixture {mix_sdr:.1} dB)"
     );
-    assert!(sdr_v > vocal_leak + 6.0, "vocals {sdr_v} vs mixture {vocal_leak}");
-    assert!(sdr_a > mix_sdr + 6.0, "accompaniment {sdr_a} vs mixture {mix_sdr}");
+    assert!(
+        sdr_v > vocal_leak + 6.0,
+        "vocals {sdr_v} vs mixture {vocal_leak}"
+    );
+    assert!(
+        sdr_a > mix_sdr + 6.0,
+        "accompaniment {sdr_a} vs mixture {mix_sdr}"
+    );
     let null = snr_db(&mix, &stem_sum(&stems, 0));
     eprintln!("karaoke offline (Balanced windows): Σ stems vs input {null:.1} dB");
     assert!(null >= 100.0, "{null}");
@@ -141,7 +147,10 @@ fn stems_null_offline_for_the_full_ensemble_when_asked_and_not_by_default() {
     let snr_auto = snr_db(mix, &stem_sum(&auto, 1));
     eprintln!("full ensemble, Live windows: Σ stems vs input {snr_on:.1} dB nulled, {snr_auto:.1} dB as estimated");
     assert!(snr_on >= 100.0, "{snr_on}");
-    assert!(snr_auto < 60.0, "auto is off for the full ensemble: {snr_auto}");
+    assert!(
+        snr_auto < 60.0,
+        "auto is off for the full ensemble: {snr_auto}"
+    );
     assert!(line.contains("stems null (residual"), "{line}");
 }
 
@@ -172,7 +181,9 @@ fn karaoke_stems_null_in_real_time_at_a_host_rate_of_48k() {
         shared.status.message()
     );
     let total = mix.len() + latency;
-    let input: Vec<f32> = (0..total).map(|t| mix.get(t).copied().unwrap_or(0.0)).collect();
+    let input: Vec<f32> = (0..total)
+        .map(|t| mix.get(t).copied().unwrap_or(0.0))
+        .collect();
     let g = budget.geometry;
     let mut sums = vec![0.0f32; total];
     let mut pos = 0;

@@ -546,11 +546,8 @@ impl WorkerLoop {
         let null = self.shared.null_stems().applies_to(self.spec.model);
         let range = g.left_context..g.left_context + seg.stems.frames();
         let [hl, hr] = &self.host;
-        let level = super::null::null_residual(
-            &mut seg.stems,
-            [&hl[range.clone()], &hr[range]],
-            null,
-        );
+        let level =
+            super::null::null_residual(&mut seg.stems, [&hl[range.clone()], &hr[range]], null);
         let shown = if null { level } else { f32::NAN };
         self.shared
             .status

@@ -32,8 +32,8 @@ mod waveform;
 pub use blend::BlendPlan;
 pub use mask::MaskRunner;
 pub use residual::ResidualSplit;
-pub use vocal::VocalRunner;
 pub use session::{live_sessions, OrtModel, SessionConfig, SessionOwner};
+pub use vocal::VocalRunner;
 pub use waveform::WaveformRunner;
 
 use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
@@ -91,7 +91,13 @@ impl EnsembleBackend {
         choice: ModelChoice,
         config: SessionConfig,
     ) -> Result<Self, SeparationError> {
-        Self::with_vocals(runtime, set, choice, config, Err("no vocal set given".into()))
+        Self::with_vocals(
+            runtime,
+            set,
+            choice,
+            config,
+            Err("no vocal set given".into()),
+        )
     }
 
     /// [`Self::new`] with the vocal set the Karaoke choice runs, or why there is none (then
@@ -156,7 +162,8 @@ impl EnsembleBackend {
                     );
                 }
                 Err(why) => {
-                    vocal_note = format!("; Karaoke without Spleeter ({why}): full ensemble vocals");
+                    vocal_note =
+                        format!("; Karaoke without Spleeter ({why}): full ensemble vocals");
                 }
             }
         }

@@ -60,7 +60,8 @@ impl ResidualSplit {
             p[n..].fill(0.0);
         }
         {
-            let inputs: [&[f32]; 2 + 2 * SPLIT_STEMS] = std::array::from_fn(|i| &self.padded[i][..]);
+            let inputs: [&[f32]; 2 + 2 * SPLIT_STEMS] =
+                std::array::from_fn(|i| &self.padded[i][..]);
             plan.stft(&inputs, &mut self.spec);
         }
         let frames = self.spec.frames();
@@ -68,7 +69,8 @@ impl ResidualSplit {
         for ch in 0..2 {
             for t in 0..frames {
                 let a = self.spec.frame(ch, t);
-                let e: [_; SPLIT_STEMS] = std::array::from_fn(|s| self.spec.frame(2 + 2 * s + ch, t));
+                let e: [_; SPLIT_STEMS] =
+                    std::array::from_fn(|s| self.spec.frame(2 + 2 * s + ch, t));
                 for b in 0..a.len() {
                     let p: [f32; SPLIT_STEMS] = std::array::from_fn(|s| e[s][b].norm_sqr());
                     let total: f32 = p.iter().sum();
@@ -106,7 +108,11 @@ mod tests {
         let tone = |f: f32, t: usize| (2.0 * std::f32::consts::PI * f * t as f32 / 44_100.0).sin();
         // Accompaniment: a 100 Hz "bass" and a 3 kHz "other"; the estimates are rough.
         let acc: Vec<Vec<f32>> = (0..2)
-            .map(|_| (0..n).map(|t| 0.5 * tone(100.0, t) + 0.2 * tone(3000.0, t)).collect())
+            .map(|_| {
+                (0..n)
+                    .map(|t| 0.5 * tone(100.0, t) + 0.2 * tone(3000.0, t))
+                    .collect()
+            })
             .collect();
         let mut stems = StemBuffers::new(n);
         for ch in 0..2 {

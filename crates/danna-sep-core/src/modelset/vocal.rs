@@ -159,7 +159,10 @@ pub fn vocal_dirs(beside: Option<&Path>) -> Vec<PathBuf> {
 
 /// Loads the vocal set in `dir` (`DANNA_SEP_SPLEETER`, alone when set) or the first of
 /// [`vocal_dirs`]`(beside)` that has a manifest.
-pub fn find_vocal_set(dir: Option<&Path>, beside: Option<&Path>) -> Result<VocalSet, ModelSetError> {
+pub fn find_vocal_set(
+    dir: Option<&Path>,
+    beside: Option<&Path>,
+) -> Result<VocalSet, ModelSetError> {
     if let Some(dir) = dir {
         return VocalSet::load(dir);
     }
@@ -232,8 +235,14 @@ output_length = { rule = "same" }
     fn wrong_stems_kind_or_licence_are_refused_on_one_line() {
         let tmp = danna_sep_testkit::TempDir::new("vocal-set-bad");
         for (what, bad) in [
-            ("stems", GOOD.replacen("[\"vocals\", \"accompaniment\"]", "[\"vocals\"]", 1)),
-            ("ratio_mask", GOOD.replace("\"ratio_mask\"", "\"spectrogram_mask\"")),
+            (
+                "stems",
+                GOOD.replacen("[\"vocals\", \"accompaniment\"]", "[\"vocals\"]", 1),
+            ),
+            (
+                "ratio_mask",
+                GOOD.replace("\"ratio_mask\"", "\"spectrogram_mask\""),
+            ),
             ("licence", GOOD.replace("licence = \"MIT\"\n", "")),
         ] {
             let dir = tmp.path().join(what);
@@ -248,7 +257,10 @@ output_length = { rule = "same" }
         let dirs = vocal_dirs(Some(Path::new("/sets/demo")));
         assert_eq!(dirs[0], PathBuf::from("/sets/spleeter-2stems"));
         let text = one_line(&ModelSetError::NoVocalSet { tried: dirs });
-        assert!(text.contains("/sets/spleeter-2stems (no manifest.toml)"), "{text}");
+        assert!(
+            text.contains("/sets/spleeter-2stems (no manifest.toml)"),
+            "{text}"
+        );
         assert!(text.contains("cargo xtask models spleeter"), "{text}");
     }
 }
