@@ -41,8 +41,11 @@ fn config(spleeter: PathBuf) -> Config {
     }
 }
 
+/// The mix (both channels), the speech, the chord and the Spleeter set's folder.
+type Material = (Vec<f32>, Vec<f32>, Vec<f32>, PathBuf);
+
 /// Speech + chord (both channels), the speech and the chord; `None` when skipped.
-fn material(test: &str) -> Option<(Vec<f32>, Vec<f32>, Vec<f32>, PathBuf)> {
+fn material(test: &str) -> Option<Material> {
     runtime_or_skip(test)?;
     let spleeter = spleeter_set_or_skip(test)?;
     let speech = speech_or_skip(test)?;

@@ -397,11 +397,11 @@ impl SeparationBackend for EnsembleBackend {
             let plan = self.stft.as_mut().expect("prepared with an STFT plan");
             let [vl, vr] = &mut k.vocals;
             k.vocal.estimate(&self.x, &self.mag, plan, [vl, vr])?;
-            for ch in 0..2 {
-                for ((a, &x), &v) in k.acc[ch].iter_mut().zip(mix[ch]).zip(&k.vocals[ch]) {
+            for (ch, (acc, vocals)) in k.acc.iter_mut().zip(&k.vocals).enumerate() {
+                for ((a, &x), &v) in acc.iter_mut().zip(mix[ch]).zip(vocals) {
                     *a = x - v;
                 }
-                stems.channel_mut(VOCALS, ch).copy_from_slice(&k.vocals[ch]);
+                stems.channel_mut(VOCALS, ch).copy_from_slice(vocals);
             }
             let [al, ar] = &k.acc;
             k.split.split([al, ar], stems, plan);

@@ -102,6 +102,7 @@ mod tests {
     use crate::dsp::frame_count;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn the_three_stems_sum_to_the_accompaniment_and_follow_the_estimates() {
         let n = 20_000;
         let padded = n + 1024;
