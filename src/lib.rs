@@ -342,6 +342,19 @@ impl Vst3Plugin for DannaSep {
         Vst3SubCategory::Tools,
         Vst3SubCategory::Stereo,
     ];
+
+    /// A host that says "offline" only in its blocks (Ardour's export) switches the running
+    /// engine's mode on its processing thread: no re-activation, nothing allocated, the
+    /// latency unchanged; the stream starts anew as it would after a re-activation.
+    fn switch_process_mode(&mut self, mode: ProcessMode) -> bool {
+        match self.active.as_mut() {
+            Some(a) => {
+                a.engine.set_offline(mode == ProcessMode::Offline);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 nice_export_clap!(DannaSep);

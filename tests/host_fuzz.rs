@@ -292,19 +292,9 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
     let probe = danna_sep::DannaSep::default();
     let params = probe.params().param_map();
     drop(probe);
-    // Known open bug (README, Reliability): offline at 44.1 kHz with a maximum block of 16,384,
-    // about one schedule in 9,000 under heavy load shows the stems on the aux outputs while a
-    // settled bypass should silence them. Timing-dependent, not reproduced on a rerun of the
-    // same seed; kept out of CI until it is found, included with DANNA_SEP_FUZZ_LARGE_BLOCKS=1.
-    let large = std::env::var_os("DANNA_SEP_FUZZ_LARGE_BLOCKS").is_some();
-    let max_blocks: &[usize] = if large {
-        &[1, 64, 480, 4096, 16_384]
-    } else {
-        &[1, 64, 480, 4096]
-    };
     let space = ScheduleSpace {
         rates: &[44_100, 44_100, 48_000, 32_000],
-        max_blocks,
+        max_blocks: &[1, 64, 480, 4096, 16_384],
         params: params.len(),
         ops: 1..=48,
     };
@@ -350,6 +340,10 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
             let mut reference = Reference::new(schedule.channels, latency);
             let ramp = ramp_frames(schedule.rate);
             let mut settled = usize::MAX;
+            // Without models the output is the dry input only until another model is asked
+            // for: the worker loads that one and separation resumes at a window boundary
+            // (where exactly is pinned by the engine_swap tests), so the check ends there.
+            let mut dry_known = !ready;
             let exact_rate = schedule.offline && schedule.rate == 44_100;
             for op in &schedule.ops {
                 match *op {
@@ -364,6 +358,10 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                         unsafe { params[index].1._internal_set_normalized_value(normalized) };
                         if d.plugin.parameters().mixer_settings() != before {
                             settled = 0;
+                        }
+                        let now = d.plugin.parameters().backend_spec().model;
+                        if matches!(now, ModelChoice::Full | ModelChoice::Fast) {
+                            dry_known = false;
                         }
                     }
                     Op::Block {
@@ -385,7 +383,7 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                         let settings = d.plugin.parameters().mixer_settings();
                         let exact = match ready {
                             true => (exact_rate && settled >= ramp).then_some(&settings),
-                            false => exact_rate.then_some(&dry),
+                            false => (exact_rate && dry_known).then_some(&dry),
                         }
                         .map(|s| (s, &reference, start));
                         // On failure, what the engine went through too.

@@ -261,6 +261,59 @@ fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exa
     }
 }
 
+/// Ardour's export says "offline" only in its blocks: the VST3 wrapper then asks the plugin to
+/// switch itself on the processing thread (`Vst3Plugin::switch_process_mode`) instead of
+/// re-activating it there. The same engine goes on, nothing is allocated, the render from the
+/// switch on is exact, and back in real time the engine no longer waits.
+#[cfg(debug_assertions)]
+#[test]
+fn a_switch_to_offline_and_back_on_the_processing_thread_keeps_the_engine_and_allocates_nothing() {
+    let rate = 44_100.0;
+    let mut d = Driver::new(2, rate, 512, ProcessMode::Realtime);
+    if settle(&d) != BackendState::Ready {
+        return;
+    }
+    let shared = d.plugin.engine_shared().unwrap();
+    let latency = d.latency as usize;
+    let before = [noise(4096, 95), noise(4096, 96)];
+    d.run(&before, &fixed_blocks(4096, 512));
+    let total = latency + 2 * rate as usize;
+    let input = [noise(total, 93), noise(total, 94)];
+    let start = nice_assert_no_alloc::violation_count();
+    let plugin = &mut d.plugin;
+    let switched = nice_assert_no_alloc::assert_no_alloc(|| {
+        Vst3Plugin::switch_process_mode(plugin, ProcessMode::Offline)
+    });
+    assert!(switched, "the plugin switches itself");
+    assert!(shared.offline.load(Ordering::Acquire));
+    let out = d.run(&input, &fixed_blocks(total, 512));
+    let plugin = &mut d.plugin;
+    let back = nice_assert_no_alloc::assert_no_alloc(|| {
+        Vst3Plugin::switch_process_mode(plugin, ProcessMode::Realtime)
+    });
+    assert!(back);
+    assert!(!shared.offline.load(Ordering::Acquire));
+    assert_eq!(nice_assert_no_alloc::violation_count(), start, "allocated");
+    assert!(
+        std::sync::Arc::ptr_eq(&shared, &d.plugin.engine_shared().unwrap()),
+        "the engine was replaced: a re-activation"
+    );
+    assert!(!d.context().restart_requested.get());
+    // A new stream from the switch on, waited for: the input delayed by the latency, a
+    // quarter of it on every stem output.
+    assert_eq!(shared.status.missed_hops.load(Ordering::Relaxed), 0);
+    for ch in 0..2 {
+        assert!(
+            max_err(&out.main[ch], &input[ch], latency, 1.0, 0) < 1e-5,
+            "main {ch}"
+        );
+        for s in 0..4 {
+            let e = max_err(&out.aux[s][ch], &input[ch], latency, 0.25, 0);
+            assert!(e < 1e-5, "stem {s} ch {ch}: {e}");
+        }
+    }
+}
+
 #[test]
 fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allocation() {
     let mut d = Driver::new(2, 44_100.0, 256, ProcessMode::Realtime);

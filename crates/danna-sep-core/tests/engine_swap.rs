@@ -125,6 +125,38 @@ fn blocks_through(total: usize, split: usize, max: usize, seed: u64) -> (Vec<usi
     (blocks, at)
 }
 
+/// Where an offline render `out` of `x` (delayed by `latency`) leaves `before` times the input
+/// (`heard` tolerance) and where it settles on `after` times it (`settled` tolerance), asserted
+/// to be no earlier than the request at `split` and no longer apart than one crossfade.
+fn swap_points(
+    out: &[f32],
+    x: &[f32],
+    latency: usize,
+    split: usize,
+    crossfade: usize,
+    (before, heard): (f32, f32),
+    (after, settled): (f32, f32),
+) -> (usize, usize) {
+    let total = out.len();
+    let w = |t: usize| x[t - latency];
+    let swapped = (latency..total)
+        .find(|&t| (out[t] - before * w(t)).abs() > heard)
+        .expect("the new backend was never heard");
+    assert!(
+        swapped >= split,
+        "swapped at {swapped}, before the request at {split}"
+    );
+    let done = (swapped..total)
+        .find(|&t| (t..total).all(|u| (out[u] - after * w(u)).abs() < settled))
+        .expect("the new backend never took over");
+    assert!(
+        done - swapped <= crossfade,
+        "the swap took {} frames, more than one crossfade",
+        done - swapped
+    );
+    (swapped, done)
+}
+
 #[test]
 fn an_offline_swap_lands_on_the_same_window_every_run() {
     let budget = LatencyBudget::from_spec(SMALL, 44_100, 1000);
@@ -157,21 +189,15 @@ fn an_offline_swap_lands_on_the_same_window_every_run() {
     // Separated by the old backend up to the request, by the new one from the window after it
     // has fully arrived, a crossfade of the two in between: never anything else.
     // (Tolerances: the stems of a scaled backend sum to the scaled input only to rounding.)
-    let swapped = (latency..total)
-        .find(|&t| (out[t] - 0.5 * w(t)).abs() > 1e-5)
-        .expect("the new backend was never heard");
-    assert!(
-        swapped >= split,
-        "swapped at {swapped}, before the request at {split}"
-    );
-    let settled = (swapped..total)
-        .find(|&t| (t..total).all(|u| (out[u] - 0.25 * w(u)).abs() < 1e-7))
-        .expect("the new backend never took over");
     let crossfade = budget.geometry.crossfade;
-    assert!(
-        settled - swapped <= crossfade,
-        "the swap took {} frames, more than one crossfade",
-        settled - swapped
+    swap_points(
+        out,
+        &x,
+        latency,
+        split,
+        crossfade,
+        (0.5, 1e-5),
+        (0.25, 1e-7),
     );
     for t in latency..total {
         let (lo, hi) = (0.25 * w(t).min(2.0 * w(t)), 0.25 * w(t).max(2.0 * w(t)));
@@ -263,6 +289,55 @@ fn a_failed_start_recovers_when_another_spec_is_asked_for() {
     r.wait_for("ready", |s| s.status.state() == BackendState::Ready);
     assert_eq!(builds.load(Ordering::SeqCst), 2);
     assert_eq!(r.shared.status.info().unwrap().error, None);
+}
+
+/// Offline after a failed start there is no old backend to keep: the request's block decides
+/// where separation resumes, never how soon the worker notices (found by the host fuzzer: a
+/// bounce whose first model failed went on dry for as long as the worker took to look).
+#[test]
+fn an_offline_render_resumes_at_the_request_after_a_failed_start_on_every_run() {
+    let budget = LatencyBudget::from_spec(SMALL, 44_100, 1000);
+    let latency = budget.total();
+    let hop = budget.geometry.hop;
+    let total = latency + 8 * hop;
+    let split = latency + 3 * hop + 77;
+    let x = noise(total, 65);
+    let mut renders = Vec::new();
+    // A worker slow to notice and to load must not change where the new backend is heard.
+    for (seed, delay_ms) in [(1, 0), (2, 40), (3, 120)] {
+        let builds = Arc::new(AtomicUsize::new(0));
+        let inner = scaled_factory(builds.clone());
+        let slow: BackendFactory = Arc::new(move |spec: BackendSpec| {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            inner(spec)
+        });
+        let mut r = rig(EngineConfig::new(budget).offline(true).spec(XUMX), slow);
+        let (blocks, at) = blocks_through(total, split, 1000, seed);
+        renders.push(r.run(&x, &blocks, Some((at, FAST)), false));
+        assert_eq!(r.shared.status.state(), BackendState::Ready);
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+    }
+    assert!(
+        renders.windows(2).all(|w| w[0] == w[1]),
+        "the render depends on the block sizes or the worker's timing"
+    );
+    let out = &renders[0];
+    // Dry (the failed start) up to the request, the new backend from the window after it, a
+    // crossfade of the two in between.
+    let crossfade = budget.geometry.crossfade;
+    let (_, settled) = swap_points(
+        out,
+        &x,
+        latency,
+        split,
+        crossfade,
+        (1.0, 1e-6),
+        (0.25, 1e-6),
+    );
+    assert!(
+        settled <= split + hop + crossfade + 1000,
+        "resumed at {settled}, long after the request at {split}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub mod tier;
 pub mod window_resampler;
 pub mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 pub use backend::{factory_of, BackendFactory, SeparationBackend, StemBuffers};
@@ -66,8 +66,15 @@ pub struct EngineShared {
     /// The requested backend spec and the stream position it was requested at, packed into
     /// one atomic so the audio thread requests with one store (see [`Self::request`]).
     request: AtomicU64,
+    /// The code of the spec whose first build failed while the worker waits for another
+    /// request, or [`NO_FAILED_BUILD`]: see [`Self::will_deliver`].
+    failed_build: AtomicU32,
     /// Where the engine's threads are counted.
     pub threads: ThreadGroup,
+    /// Offline render (host bounce): the audio thread waits for every window and the worker
+    /// builds swaps itself, before the window they apply to. Set from [`EngineConfig::offline`]
+    /// and changed only by [`StreamingEngine::set_offline`].
+    pub offline: AtomicBool,
     /// [`NullStems::code`] of the stems-that-null setting; read by the worker per window.
     null_stems: AtomicU8,
 }
@@ -81,6 +88,9 @@ pub struct BackendRequest {
     /// Input frames written to the stream when it was requested.
     pub at: i64,
 }
+
+/// [`EngineShared::failed_build`] when no build is waiting for another request.
+const NO_FAILED_BUILD: u32 = u32::MAX;
 
 /// Bits of the packed request that hold the spec code.
 const SPEC_BITS: u32 = 8;
@@ -112,6 +122,37 @@ impl EngineShared {
             spec: BackendSpec::from_code(code).unwrap_or_default(),
             at: (packed >> SPEC_BITS) as i64,
         }
+    }
+
+    /// Whether the worker will still deliver windows while the stream asks for `requested`:
+    /// loading or running, or waiting after a failed first build for a request other than the
+    /// one that failed. An offline stream waits exactly then, so after a failed load a model
+    /// change takes effect at the block that asked for it, not whenever the worker notices.
+    ///
+    /// Lock free. The worker stores the failed spec before it publishes Failed, and clears it
+    /// only after it has published Ready (or before it ends), so a stale Failed read here is
+    /// caught by the second look at the state.
+    pub fn will_deliver(&self, requested: BackendSpec) -> bool {
+        let alive = |state| matches!(state, BackendState::Loading | BackendState::Ready);
+        match self.status.state() {
+            BackendState::Failed => match self.failed_build.load(Ordering::Acquire) {
+                NO_FAILED_BUILD => alive(self.status.state()),
+                failed => failed != requested.code(),
+            },
+            state => alive(state),
+        }
+    }
+
+    /// Worker: the first build of `spec` failed and the worker waits for another request (call
+    /// before publishing Failed).
+    fn build_failed(&self, spec: BackendSpec) {
+        self.failed_build.store(spec.code(), Ordering::Release);
+    }
+
+    /// Worker: no failed build is waiting any more (call after publishing Ready, or when the
+    /// worker ends).
+    fn build_recovered(&self) {
+        self.failed_build.store(NO_FAILED_BUILD, Ordering::Release);
     }
 }
 
@@ -186,7 +227,9 @@ pub fn build(
         stop: AtomicBool::new(false),
         input_end: AtomicI64::new(i64::MAX),
         request: AtomicU64::new(0),
+        failed_build: AtomicU32::new(NO_FAILED_BUILD),
         threads: config.threads.clone(),
+        offline: AtomicBool::new(config.offline),
         null_stems: AtomicU8::new(NullStems::default().code()),
     });
     shared.request(config.spec, 0);
@@ -213,7 +256,6 @@ pub fn build(
             factory,
             reuse: config.reuse,
             spec: config.spec,
-            real_time: !config.offline,
             free: free_rx,
             done: done_tx,
         },

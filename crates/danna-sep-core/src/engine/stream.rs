@@ -140,6 +140,24 @@ impl StreamingEngine {
         }
     }
 
+    /// Switches between offline rendering (wait for every window, exact) and real time (never
+    /// wait, dry where a window is late) without a re-activation: a host that says "offline"
+    /// only in its blocks (Ardour's export) switches on its processing thread. A switch
+    /// starts a new stream ([`Self::reset`]), as a re-activation would; the latency stays.
+    /// Allocation and lock free; nothing happens when the mode is already `offline`.
+    pub fn set_offline(&mut self, offline: bool) {
+        if offline != self.wait {
+            self.wait = offline;
+            self.shared.offline.store(offline, Ordering::Release);
+            self.reset();
+        }
+    }
+
+    /// Whether this engine renders offline (see [`Self::set_offline`]).
+    pub fn is_offline(&self) -> bool {
+        self.wait
+    }
+
     /// The latency budget this engine was built with.
     pub fn budget(&self) -> &LatencyBudget {
         &self.budget
@@ -320,9 +338,7 @@ impl StreamingEngine {
                     return None;
                 }
                 None => {
-                    let state = self.shared.status.state();
-                    let alive = matches!(state, BackendState::Loading | BackendState::Ready);
-                    if !(self.wait && alive) {
+                    if !(self.wait && self.shared.will_deliver(self.requested)) {
                         return None;
                     }
                     // Offline render only: the host allows blocking, and exactness needs it.

@@ -11,6 +11,9 @@
 //! the new backend cannot be built the old one keeps running and the reason is published.
 //! Offline (host bounce), the worker builds the new backend itself, before the first window
 //! that the request's block could not yet see, so a render is the same on every run.
+//! When the first build fails there is no old backend: audio plays dry and the worker waits
+//! for another request; an offline stream that makes one waits for its windows from that
+//! block on ([`EngineShared::will_deliver`]) instead of playing dry until the worker notices.
 //!
 //! # Stopping never waits
 //! [`InferenceWorker::stop`] sets the stop flag and returns at once with a [`BackendHandoff`]:
@@ -182,6 +185,7 @@ impl InferenceWorker {
             if matches!(status.state(), BackendState::Loading | BackendState::Ready) {
                 status.set_state(BackendState::Stopped);
             }
+            thread_shared.build_recovered();
             let _ = tx.send(parked);
         });
         let handoff = match started {
@@ -237,8 +241,6 @@ pub(crate) struct WorkerSetup {
     pub reuse: Option<BackendHandoff>,
     /// The spec to build first (a request that arrives meanwhile is a swap, not a new start).
     pub spec: BackendSpec,
-    /// Real time: warm the backend up before Ready and load swaps on a loader thread.
-    pub real_time: bool,
     pub free: Consumer<Box<Segment>>,
     pub done: Producer<Box<Segment>>,
 }
@@ -306,7 +308,6 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         factory,
         reuse,
         spec: first,
-        real_time,
         free,
         done,
     } = setup;
@@ -336,6 +337,7 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
             }
             None => None,
         };
+        let real_time = !shared.offline.load(Ordering::Acquire);
         match build_backend(&factory, spec, reused, frames, real_time, &shared.stop) {
             BuildOutcome::Ready(backend) => break backend,
             BuildOutcome::Stopped(backend) => {
@@ -346,6 +348,7 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
                 })
             }
             BuildOutcome::Failed(e) => {
+                shared.build_failed(spec);
                 fail(spec, &e);
                 // Audio passes through dry meanwhile. Another model choice may load, so wait
                 // for one (or for the end) instead of giving up.
@@ -364,7 +367,11 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         dispose(&shared.threads, old);
     }
     // Prepared (and in real time warmed up) for this window length.
-    let ready_for = if real_time { frames } else { 0 };
+    let ready_for = if shared.offline.load(Ordering::Acquire) {
+        0
+    } else {
+        frames
+    };
     if shared.stop.load(Ordering::Acquire) {
         return Some(ParkedBackend {
             spec,
@@ -373,11 +380,11 @@ fn worker_main(shared: &Arc<EngineShared>, setup: WorkerSetup) -> Option<ParkedB
         });
     }
     status.publish(BackendState::Ready, info_of(spec, backend.as_ref()));
+    shared.build_recovered();
     let mut w = WorkerLoop {
         shared: shared.clone(),
         budget,
         factory,
-        real_time,
         spec,
         backend,
         failed: None,
@@ -431,7 +438,6 @@ struct WorkerLoop {
     shared: Arc<EngineShared>,
     budget: LatencyBudget,
     factory: BackendFactory,
-    real_time: bool,
     spec: BackendSpec,
     backend: Box<dyn SeparationBackend>,
     /// The spec whose build failed last; not retried until another is requested.
@@ -448,15 +454,32 @@ struct WorkerLoop {
     stems: StemBuffers,
 }
 
+/// What a loader thread that ended without an answer amounts to.
+fn loader_died() -> BuildOutcome {
+    BuildOutcome::Failed(SeparationError::Thread(
+        "the model loader thread died".into(),
+    ))
+}
+
 impl WorkerLoop {
+    /// Real time (the mode can change while the worker runs, see
+    /// [`super::StreamingEngine::set_offline`]): swaps load aside and backends are warmed up.
+    fn real_time(&self) -> bool {
+        !self.shared.offline.load(Ordering::Acquire)
+    }
+
     /// Separates windows until stopped; an error means too many failed windows in a row.
     fn run(&mut self) -> Result<(), SeparationError> {
         let g = self.budget.geometry;
         let mut epoch = u64::MAX;
         let mut next = FIRST_SEGMENT;
         while !self.shared.stop.load(Ordering::Acquire) {
-            if self.real_time {
+            if self.real_time() {
                 self.poll_swap();
+            } else if let Some(loading) = self.loading.take() {
+                // Loading aside when the host switched to offline: offline may wait for it.
+                let outcome = loading.result.recv().unwrap_or_else(|_| loader_died());
+                self.finish_swap(loading.spec, outcome);
             }
             let view = self.shared.history.view();
             if view.epoch != epoch {
@@ -471,7 +494,7 @@ impl WorkerLoop {
                 std::thread::sleep(IDLE_POLL);
                 continue;
             }
-            if !self.real_time {
+            if !self.real_time() {
                 self.swap_before(g.window_end(k));
             }
             let Some(mut seg) = self.spare.take().or_else(|| self.free.pop().ok()) else {
@@ -563,9 +586,7 @@ impl WorkerLoop {
             let outcome = match loading.result.try_recv() {
                 Ok(outcome) => outcome,
                 Err(mpsc::TryRecvError::Empty) => return,
-                Err(mpsc::TryRecvError::Disconnected) => BuildOutcome::Failed(
-                    SeparationError::Thread("the model loader thread died".into()),
-                ),
+                Err(mpsc::TryRecvError::Disconnected) => loader_died(),
             };
             let spec = loading.spec;
             self.loading = None;

@@ -36,6 +36,16 @@ pub trait Vst3Plugin: Plugin {
     /// [`VST3_CLASS_ID`][Self::VST3_CLASS_ID`] in the correct order for the current platform so
     /// projects and presets can be shared between platforms. This should not be overridden.
     const PLATFORM_VST3_CLASS_ID: [u8; 16] = swap_vst3_uid_byte_order(Self::VST3_CLASS_ID);
+
+    /// Danna-Sep patch: called on the host's processing thread when the blocks'
+    /// `ProcessData::processMode` leaves the mode the plugin was activated in (Ardour's export
+    /// says offline only there), before the first block in the new mode. Return `true` if the
+    /// plugin switched itself, without allocating, locking or waiting; the default `false` makes
+    /// the wrapper deactivate and re-activate the plugin in the new mode right there instead,
+    /// which allocates on that thread.
+    fn switch_process_mode(&mut self, _mode: nice_plug_core::audio_setup::ProcessMode) -> bool {
+        false
+    }
 }
 
 #[cfg(not(target_os = "windows"))]

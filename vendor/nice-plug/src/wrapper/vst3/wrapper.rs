@@ -89,9 +89,10 @@ impl<P: Vst3Plugin> Wrapper<P> {
         }
     }
 
-    /// Danna-Sep patch: deactivates and re-activates the plugin with `mode` (see `process`),
-    /// keeping the sample rate, block size and layout. A failed activation leaves the plugin
-    /// inactive, as a failed `setActive(true)` does.
+    /// Danna-Sep patch: switches the plugin to `mode` (see `process`), keeping the sample rate,
+    /// block size and layout: through [`Vst3Plugin::switch_process_mode`] where the plugin
+    /// can, otherwise by deactivating and re-activating it. A failed activation leaves the
+    /// plugin inactive, as a failed `setActive(true)` does.
     fn reactivate_in_mode(&self, mode: ProcessMode) {
         let Some(mut config) = self.inner.current_buffer_config.load() else {
             return;
@@ -102,6 +103,11 @@ impl<P: Vst3Plugin> Wrapper<P> {
         self.inner
             .offline_from_process_data
             .store(mode == ProcessMode::Offline, Ordering::SeqCst);
+        if let Some(mut plugin) = self.inner.plugin.try_lock() {
+            if plugin.switch_process_mode(mode) {
+                return;
+            }
+        }
 
         let layout = self.inner.current_audio_io_layout.load();
         let mut activate_context = self.inner.make_activate_context();
@@ -1133,9 +1139,10 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             // Danna-Sep patch: Ardour 7 never calls `setupProcessing(kOffline)` for an export
             // (freewheeling); only the blocks' `processMode` says offline. Re-activate the plugin
             // in that mode before the first such block, and back in real time before the first
-            // real-time block after it. This runs on the host's processing thread: the switch to
-            // offline happens where the host no longer runs in real time, the switch back once,
-            // when the export ends.
+            // real-time block after it. This runs on the host's processing thread, so a plugin
+            // that can switches itself there without allocating (`switch_process_mode`); for
+            // the others the switch to offline happens where the host no longer runs in real
+            // time, the switch back once, when the export ends.
             #[allow(clippy::unnecessary_cast)]
             let block_offline = data.processMode == ProcessModes_::kOffline as i32;
             let switched = self.inner.offline_from_process_data.load(Ordering::SeqCst);
