@@ -229,6 +229,7 @@ impl Plugin for DannaSep {
             engine_config,
             ensemble_factory_for(self.session_owner, &env, None),
         );
+        shared.set_null_stems(self.params.null_stems());
         let facts = ActivationFacts {
             latency_samples: budget.total() as u32,
             sample_rate: config.sample_rate,
@@ -280,6 +281,8 @@ impl Plugin for DannaSep {
         // Models and precision change without a restart: a staged swap on the worker (one
         // atomic store here when they changed, nothing otherwise).
         a.engine.request_backend(self.params.backend_spec());
+        // Stems that null: one relaxed atomic store, read by the worker per window.
+        a.shared.set_null_stems(self.params.null_stems());
         let settings = self.params.mixer_settings();
         let max = a.engine.budget().max_block;
         let n = buffer.samples();

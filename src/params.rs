@@ -6,7 +6,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use nice_plug::prelude::*;
 
 use danna_sep_core::engine::LatencyTier;
-use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision};
+use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision};
 use danna_sep_core::stems::STEM_COUNT;
 
 use crate::editor::view_model::EditorSize;
@@ -36,6 +36,11 @@ pub enum ModelParam {
     #[id = "demucs"]
     #[name = "Demucs only"]
     Demucs,
+    /// Vocals from the Spleeter 2-stem model, the rest split by the full ensemble (appended
+    /// last: the earlier values keep their ids; their normalised values shift, see README).
+    #[id = "karaoke"]
+    #[name = "Karaoke (Spleeter vocals)"]
+    Karaoke,
 }
 
 impl From<ModelParam> for ModelChoice {
@@ -46,6 +51,34 @@ impl From<ModelParam> for ModelChoice {
             ModelParam::XUmx => ModelChoice::XUmx,
             ModelParam::UNet => ModelChoice::UNet,
             ModelParam::Demucs => ModelChoice::Demucs,
+            ModelParam::Karaoke => ModelChoice::Karaoke,
+        }
+    }
+}
+
+/// The `null` parameter: [`NullStems`] as a host parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum NullParam {
+    /// On for the Karaoke model choice only.
+    #[id = "auto"]
+    #[name = "Auto (on for Karaoke)"]
+    Auto,
+    /// The four stems always sum to the input.
+    #[id = "on"]
+    #[name = "On"]
+    On,
+    /// The models' estimates as they are.
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+}
+
+impl From<NullParam> for NullStems {
+    fn from(p: NullParam) -> Self {
+        match p {
+            NullParam::Auto => NullStems::Auto,
+            NullParam::On => NullStems::On,
+            NullParam::Off => NullStems::Off,
         }
     }
 }
@@ -182,6 +215,10 @@ pub struct DannaSepParams {
     /// Plays the dry input, still delayed by the reported latency.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Stems that null: the residual `mixture − Σ stems` is added to the stems so they sum to
+    /// the input exactly (appended after every older parameter).
+    #[id = "null"]
+    pub null_stems: EnumParam<NullParam>,
     /// Editor window size in logical pixels; not a parameter, but saved with the plugin state
     /// so the window reopens at the size the user left it.
     #[persist = "editor-state"]
@@ -216,6 +253,7 @@ impl Default for DannaSepParams {
             precision: EnumParam::new("Precision", PrecisionParam::Float32),
             tier: EnumParam::new("Latency tier", TierParam::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            null_stems: EnumParam::new("Stems that null", NullParam::Auto),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
             state: StateRecord::default(),
         }
@@ -234,6 +272,11 @@ impl DannaSepParams {
             model: self.model.value().into(),
             precision: self.precision.value().into(),
         }
+    }
+
+    /// The stems-that-null setting (no allocation; called once per block).
+    pub fn null_stems(&self) -> NullStems {
+        self.null_stems.value().into()
     }
 
     /// The latency tier the parameters ask for.

@@ -215,8 +215,8 @@ fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exa
         ],
         &blocks[..half],
     );
-    // "Fast" (index 1 of 5) and int8: a staged swap, not a restart.
-    set_param(&d, "model", 0.25);
+    // "Fast" (index 1 of 6, normalised 1/5) and int8: a staged swap, not a restart.
+    set_param(&d, "model", 0.2);
     set_param(&d, "precision", 1.0);
     let second = d.run(
         &[
@@ -323,8 +323,8 @@ fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allo
     let shared = d.plugin.engine_shared().unwrap();
     let input = vec![vec![0.1f32; 256]; 2];
     let start = nice_assert_no_alloc::violation_count();
-    // "Fast": loads on the worker's loader thread while process() goes on.
-    set_param(&d, "model", 0.25);
+    // "Fast" (index 1 of 6): loads on the worker's loader thread while process() goes on.
+    set_param(&d, "model", 0.2);
     let deadline = Instant::now() + Duration::from_secs(60);
     while shared.status.swaps_done.load(Ordering::Acquire) == 0 {
         assert!(
@@ -341,7 +341,7 @@ fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allo
     );
     // "X-UMX only": the quarter set has no such model, so the swap fails and Fast keeps
     // running, saying why.
-    set_param(&d, "model", 0.5);
+    set_param(&d, "model", 0.4);
     let deadline = Instant::now() + Duration::from_secs(60);
     while shared.status.info().unwrap().error.is_none() {
         assert!(

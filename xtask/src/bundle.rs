@@ -76,8 +76,11 @@ fn install(ort: &Path, dir: &Path) -> Result<()> {
 const BUNDLED_MODELS: &str = "danna-sep-models";
 
 /// Copies the shipped demo model set (`models/demo`: `manifest.toml` and its ONNX files) into
-/// `dir/danna-sep-models`, where the plugin finds it next to its binary.
+/// `dir/danna-sep-models`, where the plugin finds it next to its binary, and the Spleeter
+/// 2-stem set (`models/spleeter-2stems`, made by `cargo xtask setup`) into
+/// `dir/spleeter-2stems` when it was provisioned (a stale copy is removed when it was not).
 pub fn install_models(root: &Path, dir: &Path) -> Result<()> {
+    install_spleeter(root, dir)?;
     let src = root.join("models/demo");
     if !src.join("manifest.toml").is_file() {
         eprintln!(
@@ -96,6 +99,36 @@ pub fn install_models(root: &Path, dir: &Path) -> Result<()> {
         }
     }
     eprintln!("Copied the model set to '{}'", dest.display());
+    Ok(())
+}
+
+/// `models/spleeter-2stems` into `dir/spleeter-2stems` (`danna_sep_core::modelset::VOCAL_DIR`):
+/// the manifest, the ONNX file and the notice.
+fn install_spleeter(root: &Path, dir: &Path) -> Result<()> {
+    let src = root.join(crate::spleeter::SET_DIR);
+    let dest = dir.join(crate::spleeter::BUNDLED_DIR);
+    if !src.join("manifest.toml").is_file() {
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest)?;
+        }
+        eprintln!(
+            "note: no Spleeter model ({} missing; `cargo xtask models spleeter` makes it): \
+             the bundle's Karaoke choice runs the full ensemble",
+            src.display()
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dest)?;
+    for entry in std::fs::read_dir(&src)? {
+        let path = entry?.path();
+        let keep = path
+            .extension()
+            .is_some_and(|e| e == "onnx" || e == "toml" || e == "txt");
+        if keep && path.is_file() {
+            setup::atomic_copy(&path, &dest.join(path.file_name().expect("file name")))?;
+        }
+    }
+    eprintln!("Copied the Spleeter 2-stem model to '{}'", dest.display());
     Ok(())
 }
 

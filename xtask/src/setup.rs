@@ -1,6 +1,7 @@
 //! `cargo xtask setup [--no-python] [--windows]`: installs the missing Debian packages,
-//! provisions ONNX Runtime and the Python environment; `--windows` also the Windows
-//! cross-build (opt-in, see `windows.rs`).
+//! provisions ONNX Runtime and the Python environment, and (with Python) the Spleeter 2-stem
+//! model (`spleeter.rs`; optional: a failure is one line and setup goes on); `--windows` also
+//! the Windows cross-build (opt-in, see `windows.rs`).
 //!
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
@@ -44,6 +45,7 @@ pub fn setup(root: &Path, with_python: bool) -> Result<()> {
     println!("ONNX Runtime {ORT_VERSION}: {}", lib.display());
     if with_python {
         python::setup_venv(root).context("setting up the Python environment failed")?;
+        crate::spleeter::provision(root);
     }
     Ok(())
 }

@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use danna_sep_core::config::Config;
-use danna_sep_core::engine::offline::{separate_stream, separate_whole, OFFLINE_BLOCK};
+use danna_sep_core::engine::offline::{separate_stream_with, separate_whole_with, OFFLINE_BLOCK};
 use danna_sep_core::engine::{LatencyBudget, LatencyTier, OfflineError, TierSpec, MODEL_RATE};
 use danna_sep_core::error::one_line;
-use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision};
+use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision};
 use danna_sep_core::separation::ensemble_factory;
 use danna_sep_core::stems::STEM_COUNT;
 
@@ -56,9 +56,14 @@ struct SeparateArgs {
     /// Output folder (created if missing)
     #[arg(short, long, default_value = ".")]
     out: PathBuf,
-    /// Which models to run
+    /// Which models to run (`karaoke`: vocals from the Spleeter 2-stem model, the rest split
+    /// by the full ensemble; the full ensemble when no Spleeter model is provisioned)
     #[arg(long, value_enum, default_value_t = ModelArg::Full)]
     model: ModelArg,
+    /// Make the four stems sum to the input exactly (the residual is shared out in proportion
+    /// to the stems' magnitudes): `auto` is on for `--model karaoke` only
+    #[arg(long, value_enum, default_value_t = NullArg::Auto)]
+    null_stems: NullArg,
     /// Shorthand for `--model fast`
     #[arg(long, conflicts_with = "model")]
     fast: bool,
@@ -89,6 +94,24 @@ enum ModelArg {
     Xumx,
     Unet,
     Demucs,
+    Karaoke,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NullArg {
+    Auto,
+    On,
+    Off,
+}
+
+impl From<NullArg> for NullStems {
+    fn from(n: NullArg) -> Self {
+        match n {
+            NullArg::Auto => NullStems::Auto,
+            NullArg::On => NullStems::On,
+            NullArg::Off => NullStems::Off,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -128,6 +151,7 @@ impl From<ModelArg> for ModelChoice {
             ModelArg::Xumx => ModelChoice::XUmx,
             ModelArg::Unet => ModelChoice::UNet,
             ModelArg::Demucs => ModelChoice::Demucs,
+            ModelArg::Karaoke => ModelChoice::Karaoke,
         }
     }
 }
@@ -311,15 +335,24 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
     // stems (on a panic too, as it unwinds).
     let geometry = args.tier.geometry(seconds);
     let report = match geometry {
-        Some(tier) => separate_stream(
+        Some(tier) => separate_stream_with(
             LatencyBudget::from_spec(tier, info.sample_rate, OFFLINE_BLOCK),
             factory,
             spec,
+            args.null_stems.into(),
             info.frames,
             read,
             write,
         ),
-        None => separate_whole(info.sample_rate, factory, spec, info.frames, read, write),
+        None => separate_whole_with(
+            info.sample_rate,
+            factory,
+            spec,
+            args.null_stems.into(),
+            info.frames,
+            read,
+            write,
+        ),
     };
     bar.finish_and_clear();
     let report = report?;

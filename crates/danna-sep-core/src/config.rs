@@ -17,6 +17,9 @@ pub const ENV_ORT_LIB: &str = "DANNA_SEP_ORT_LIB";
 pub const ENV_ORT_NO_FALLBACK: &str = "DANNA_SEP_ORT_NO_FALLBACK";
 /// A model-set folder; overrides every other location.
 pub const ENV_MODELS: &str = "DANNA_SEP_MODELS";
+/// A two-stem vocal set (Spleeter 2stems) for the Karaoke choice; overrides every other
+/// location.
+pub const ENV_SPLEETER: &str = "DANNA_SEP_SPLEETER";
 /// Intra-op threads per ONNX Runtime session (a positive integer).
 pub const ENV_THREADS: &str = "DANNA_SEP_THREADS";
 /// `1`: run the waveform model in parallel with the spectrogram models; `0`: one after another.
@@ -56,6 +59,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// [`ENV_MODELS`]: the model-set folder, when set.
     pub models_dir: Option<PathBuf>,
+    /// [`ENV_SPLEETER`]: the vocal set's folder, when set.
+    pub spleeter_dir: Option<PathBuf>,
     /// Session options.
     pub sessions: SessionOverrides,
 }
@@ -77,6 +82,7 @@ impl Config {
                 no_fallback: non_empty(ENV_ORT_NO_FALLBACK).is_some_and(|v| v != "0"),
             },
             models_dir: non_empty(ENV_MODELS).map(PathBuf::from),
+            spleeter_dir: non_empty(ENV_SPLEETER).map(PathBuf::from),
             sessions: SessionOverrides {
                 intra_threads: number(ENV_THREADS).filter(|&n| n > 0),
                 parallel_models: flag(ENV_PARALLEL),
@@ -110,6 +116,7 @@ mod tests {
             (ENV_ORT_LIB, "/lib/ort.so"),
             (ENV_ORT_NO_FALLBACK, "1"),
             (ENV_MODELS, "/models"),
+            (ENV_SPLEETER, "/spleeter"),
             (ENV_THREADS, " 3 "),
             (ENV_PARALLEL, "0"),
             (ENV_INT8, "1"),
@@ -118,6 +125,7 @@ mod tests {
         assert_eq!(c.runtime.library, Some(PathBuf::from("/lib/ort.so")));
         assert!(c.runtime.no_fallback);
         assert_eq!(c.models_dir, Some(PathBuf::from("/models")));
+        assert_eq!(c.spleeter_dir, Some(PathBuf::from("/spleeter")));
         assert_eq!(c.sessions.intra_threads, Some(3));
         assert_eq!(c.sessions.parallel_models, Some(false));
         assert!(c.sessions.force_int8);

@@ -33,5 +33,5 @@ pub use engine::{
 };
 pub use error::{one_line, ModelSetError, RuntimeLoadError, SeparationError};
 pub use modelset::ModelSet;
-pub use selection::{BackendSpec, ModelChoice, Precision};
+pub use selection::{BackendSpec, ModelChoice, NullStems, Precision};
 pub use stems::{Stem, STEMS, STEM_COUNT};

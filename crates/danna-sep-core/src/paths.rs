@@ -36,6 +36,24 @@ pub fn project_models() -> PathBuf {
     Path::new(REPO_ROOT).join("models/demo")
 }
 
+/// The checkout's Spleeter 2-stem set, made by `cargo xtask setup` (development builds only).
+#[cfg(debug_assertions)]
+pub fn project_spleeter() -> PathBuf {
+    Path::new(REPO_ROOT).join("models/spleeter-2stems")
+}
+
+/// [`project_spleeter`] in a development build, `None` in a release build.
+#[cfg(debug_assertions)]
+pub fn dev_spleeter() -> Option<PathBuf> {
+    Some(project_spleeter())
+}
+
+/// [`project_spleeter`] in a development build, `None` in a release build.
+#[cfg(not(debug_assertions))]
+pub fn dev_spleeter() -> Option<PathBuf> {
+    None
+}
+
 /// [`project_runtime_lib`] in a development build, `None` in a release build.
 #[cfg(debug_assertions)]
 pub fn dev_runtime_lib() -> Option<PathBuf> {

@@ -15,16 +15,23 @@ pub enum ModelChoice {
     UNet,
     /// Demucs alone.
     Demucs,
+    /// Vocals from the Spleeter 2-stem model (real pretrained weights, MIT), the accompaniment
+    /// (`mixture − vocals`) split into drums, bass and other by the full ensemble and
+    /// renormalised so the three sum to it. Without a Spleeter model: the full ensemble, and
+    /// the status line says why. Appended last: the saved states and the host's normalised
+    /// values of the earlier choices stay as they were.
+    Karaoke,
 }
 
 impl ModelChoice {
     /// Every choice, in parameter order.
-    pub const ALL: [ModelChoice; 5] = [
+    pub const ALL: [ModelChoice; 6] = [
         ModelChoice::Full,
         ModelChoice::Fast,
         ModelChoice::XUmx,
         ModelChoice::UNet,
         ModelChoice::Demucs,
+        ModelChoice::Karaoke,
     ];
 
     /// Short display name (`Full ensemble`, `X-UMX only`, ...).
@@ -35,7 +42,57 @@ impl ModelChoice {
             ModelChoice::XUmx => "X-UMX only",
             ModelChoice::UNet => "U-Net only",
             ModelChoice::Demucs => "Demucs only",
+            ModelChoice::Karaoke => "Karaoke (Spleeter vocals)",
         }
+    }
+}
+
+/// Whether the engine makes the four stems sum to the input exactly ("stems that null"): the
+/// residual `mixture − Σ stems` of every window is added to the stems, each sample's share in
+/// proportion to the stems' magnitudes there (equal shares where all four are silent), after
+/// the window is back at the host rate. The residual's level before that is reported
+/// ([`crate::engine::EngineStatus::residual_db`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NullStems {
+    /// On for [`ModelChoice::Karaoke`], off otherwise.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never: the stems are the models' estimates as they are.
+    Off,
+}
+
+impl NullStems {
+    /// Every value, in parameter order.
+    pub const ALL: [NullStems; 3] = [NullStems::Auto, NullStems::On, NullStems::Off];
+
+    /// `auto`, `on` or `off` (CLI values).
+    pub fn id(self) -> &'static str {
+        match self {
+            NullStems::Auto => "auto",
+            NullStems::On => "on",
+            NullStems::Off => "off",
+        }
+    }
+
+    /// Whether the residual is assigned when `model` runs.
+    pub fn applies_to(self, model: ModelChoice) -> bool {
+        match self {
+            NullStems::Auto => model == ModelChoice::Karaoke,
+            NullStems::On => true,
+            NullStems::Off => false,
+        }
+    }
+
+    /// A compact code for an atomic (see [`Self::from_code`]).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The value of a [`Self::code`]; [`NullStems::Auto`] for an unknown one.
+    pub fn from_code(code: u8) -> Self {
+        Self::ALL.get(code as usize).copied().unwrap_or_default()
     }
 }
 
@@ -123,5 +180,21 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), ModelChoice::ALL.len() * Precision::ALL.len());
         assert_eq!(BackendSpec::from_code(u32::MAX), None);
+    }
+
+    #[test]
+    fn null_stems_auto_is_on_for_karaoke_only_and_codes_round_trip() {
+        for model in ModelChoice::ALL {
+            assert_eq!(
+                NullStems::Auto.applies_to(model),
+                model == ModelChoice::Karaoke
+            );
+            assert!(NullStems::On.applies_to(model));
+            assert!(!NullStems::Off.applies_to(model));
+        }
+        for n in NullStems::ALL {
+            assert_eq!(NullStems::from_code(n.code()), n);
+        }
+        assert_eq!(ModelChoice::ALL.last(), Some(&ModelChoice::Karaoke));
     }
 }

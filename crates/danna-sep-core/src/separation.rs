@@ -1,5 +1,7 @@
 //! The backend factory the plugin and the CLI run: the ONNX ensemble
-//! ([`crate::ensemble::EnsembleBackend`]) on a model set, the shipped one by default.
+//! ([`crate::ensemble::EnsembleBackend`]) on a model set, the shipped one by default, and for
+//! the Karaoke choice the Spleeter vocal set found beside it
+//! ([`crate::modelset::find_vocal_set`]).
 //!
 //! The factory runs on the inference worker (or its loader thread), never the audio thread.
 //! When ONNX Runtime or the model set cannot be loaded it fails with a typed error: the plugin
@@ -12,9 +14,10 @@ use std::sync::Arc;
 use crate::config::{Config, SessionOverrides};
 use crate::engine::{BackendFactory, SeparationBackend};
 use crate::ensemble::{EnsembleBackend, SessionConfig, SessionOwner};
-use crate::modelset::find_model_set;
+use crate::error::one_line;
+use crate::modelset::{find_model_set, find_vocal_set};
 use crate::runtime;
-use crate::selection::Precision;
+use crate::selection::{ModelChoice, Precision};
 
 /// A factory for the ensemble on the model set in `models` (else the configured folder, else
 /// the default search, see [`crate::modelset::default_model_dirs`]). Every backend it builds
@@ -36,6 +39,7 @@ pub fn ensemble_factory_for(
     let runtime_config = config.runtime.clone();
     let overrides = config.sessions;
     let models = models.or_else(|| config.models_dir.clone());
+    let spleeter = config.spleeter_dir.clone();
     Arc::new(move |spec| {
         let runtime = runtime::ensure_loaded(&runtime_config)?;
         let set = find_model_set(models.as_deref())?;
@@ -43,7 +47,20 @@ pub fn ensemble_factory_for(
             owner,
             ..session_config(overrides, spec.precision)
         };
-        let backend = EnsembleBackend::new(runtime, &set, spec.model, sessions)?;
+        // The Karaoke choice's vocal set: looked for only when it runs; when it cannot be
+        // loaded Karaoke runs the full ensemble and says why.
+        let vocals = if spec.model == ModelChoice::Karaoke {
+            find_vocal_set(spleeter.as_deref(), Some(&set.dir)).map_err(|e| one_line(&e))
+        } else {
+            Err(String::new())
+        };
+        let backend = EnsembleBackend::with_vocals(
+            runtime,
+            &set,
+            spec.model,
+            sessions,
+            vocals.as_ref().map_err(Clone::clone),
+        )?;
         Ok(Box::new(backend) as Box<dyn SeparationBackend>)
     })
 }

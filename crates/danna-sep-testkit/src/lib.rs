@@ -17,6 +17,7 @@ pub mod clap_host;
 pub mod cli_binary;
 pub mod engine;
 pub mod fuzz;
+pub mod karaoke;
 pub mod plugin_binary;
 pub mod quarter_set;
 pub mod runtime;

@@ -1,5 +1,7 @@
 //! norbert 0.2.1's multichannel Wiener filter as the tool calls it (`models/README.md`, "Reference pipeline"):
-//! `wiener(v, x, iterations=1, use_softmask=False)` for 4 sources and 2 channels.
+//! `wiener(v, x, iterations=1, use_softmask=False)` for 4 sources and 2 channels
+//! ([`WienerFilter::new`]), or any other number of sources ([`WienerFilter::with_sources`]: 2
+//! for the Spleeter vocals/accompaniment model); the algebra does not depend on it.
 //!
 //! With `V_j` the magnitude estimates (mask × |X|) and `X` the mixture STFT:
 //!
@@ -38,7 +40,7 @@ use realfft::num_complex::Complex32;
 
 use super::stft::{ComplexSpec, MagSpec, BINS};
 
-/// Sources the filter separates jointly.
+/// Sources the filter separates jointly by default (the four stems).
 pub const SOURCES: usize = 4;
 /// norbert's `eps`: f64 machine epsilon.
 const EPS: f64 = f64::EPSILON;
@@ -55,6 +57,7 @@ pub fn mixture_max_abs(x: &ComplexSpec) -> f64 {
 /// The Wiener filter with its per-bin statistics pre-allocated.
 #[derive(Debug, Clone)]
 pub struct WienerFilter {
+    sources: usize,
     // Spatial covariances R_j per bin, [source][bin]: the two real diagonal entries and the
     // upper off-diagonal (the lower one is its conjugate), plus Σ_t v_j.
     r00: Vec<f64>,
@@ -70,6 +73,11 @@ pub struct WienerFilter {
     g0_im: Vec<f64>,
     g1_re: Vec<f64>,
     g1_im: Vec<f64>,
+    // Per-frame scratch: Cxx per bin.
+    m00: Vec<f64>,
+    m11: Vec<f64>,
+    m01_re: Vec<f64>,
+    m01_im: Vec<f64>,
 }
 
 impl Default for WienerFilter {
@@ -79,11 +87,23 @@ impl Default for WienerFilter {
 }
 
 impl WienerFilter {
-    /// Allocates the per-bin statistics (independent of the number of frames).
+    /// The filter for the four stems ([`SOURCES`]); allocates the per-bin statistics
+    /// (independent of the number of frames).
     pub fn new() -> Self {
-        let per_source = || vec![0.0; SOURCES * BINS];
+        Self::with_sources(SOURCES)
+    }
+
+    /// The filter for `sources` jointly filtered sources (at least 1).
+    pub fn with_sources(sources: usize) -> Self {
+        assert!(sources >= 1, "a Wiener filter needs a source");
+        let per_source = || vec![0.0; sources * BINS];
         let per_bin = || vec![0.0; BINS];
         Self {
+            sources,
+            m00: per_bin(),
+            m11: per_bin(),
+            m01_re: per_bin(),
+            m01_im: per_bin(),
             r00: per_source(),
             r11: per_source(),
             r01_re: per_source(),
@@ -99,13 +119,18 @@ impl WienerFilter {
         }
     }
 
+    /// Number of sources.
+    pub fn sources(&self) -> usize {
+        self.sources
+    }
+
     /// Filters: `v` holds the magnitude estimates with channel index `2·source + channel`
-    /// (8 channels, the model's `(4, 2, ·, ·)` order), `x` the stereo mixture STFT, and `y`
-    /// receives the source STFTs in the same 8-channel order (its frame count is set).
+    /// (8 channels for 4 sources, the model's `(4, 2, ·, ·)` order), `x` the stereo mixture
+    /// STFT, and `y` receives the source STFTs in the same order (its frame count is set).
     /// Uses `max_abs` = [`mixture_max_abs`]`(x)`, which is returned. No allocation.
     ///
     /// # Panics
-    /// On channel counts other than 8/2/8, differing frame counts, or a too small `y`.
+    /// On channel counts other than `2·sources`/2/`2·sources`, differing frame counts, or a too small `y`.
     pub fn apply(&mut self, v: &MagSpec, x: &ComplexSpec, y: &mut ComplexSpec) -> f64 {
         let max_abs = mixture_max_abs(x);
         self.apply_with_max_abs(v, x, y, max_abs);
@@ -122,8 +147,9 @@ impl WienerFilter {
         max_abs: f64,
     ) {
         assert_eq!(x.channels(), 2, "the mixture must be stereo");
-        assert_eq!(v.channels(), 2 * SOURCES, "v needs 2 channels per source");
-        assert_eq!(y.channels(), 2 * SOURCES, "y needs 2 channels per source");
+        let sources = self.sources;
+        assert_eq!(v.channels(), 2 * sources, "v needs 2 channels per source");
+        assert_eq!(y.channels(), 2 * sources, "y needs 2 channels per source");
         assert_eq!(v.frames(), x.frames(), "v and x differ in frames");
         assert!(max_abs > 0.0, "max_abs must be positive");
         let frames = x.frames();
@@ -132,7 +158,7 @@ impl WienerFilter {
         for t in 0..frames {
             self.frame_v(v, t, max_abs);
             self.solve_frame(x, t, max_abs);
-            for j in 0..SOURCES {
+            for j in 0..sources {
                 self.write_source(y, j, t, max_abs);
             }
         }
@@ -159,7 +185,7 @@ impl WienerFilter {
                 p_re[b] = u0r * u1r + u0i * u1i;
                 p_im[b] = u0i * u1r - u0r * u1i;
             }
-            for j in 0..SOURCES {
+            for j in 0..self.sources {
                 let (v0, v1) = (v.frame(2 * j, t), v.frame(2 * j + 1, t));
                 let s = j * BINS..(j + 1) * BINS;
                 let r00 = &mut self.r00[s.clone()];
@@ -179,7 +205,7 @@ impl WienerFilter {
                 }
             }
         }
-        let n = SOURCES * BINS;
+        let n = self.sources * BINS;
         let (r00, r11) = (&mut self.r00[..n], &mut self.r11[..n]);
         let (r01_re, r01_im) = (&mut self.r01_re[..n], &mut self.r01_im[..n]);
         let v_sum = &self.v_sum[..n];
@@ -194,7 +220,7 @@ impl WienerFilter {
 
     /// v_j for frame `t` (from the initial estimate), into `self.v`.
     fn frame_v(&mut self, v: &MagSpec, t: usize, max_abs: f64) {
-        for j in 0..SOURCES {
+        for j in 0..self.sources {
             let (v0, v1) = (v.frame(2 * j, t), v.frame(2 * j + 1, t));
             let out = &mut self.v[j * BINS..(j + 1) * BINS];
             for b in 0..BINS {
@@ -211,24 +237,29 @@ impl WienerFilter {
         let (x0, x1) = (x.frame(0, t), x.frame(1, t));
         let (g0_re, g0_im) = (&mut self.g0_re[..BINS], &mut self.g0_im[..BINS]);
         let (g1_re, g1_im) = (&mut self.g1_re[..BINS], &mut self.g1_im[..BINS]);
-        let v: [&[f64]; SOURCES] = std::array::from_fn(|j| &self.v[j * BINS..(j + 1) * BINS]);
-        let r00: [&[f64]; SOURCES] = std::array::from_fn(|j| &self.r00[j * BINS..(j + 1) * BINS]);
-        let r11: [&[f64]; SOURCES] = std::array::from_fn(|j| &self.r11[j * BINS..(j + 1) * BINS]);
-        let r01_re: [&[f64]; SOURCES] =
-            std::array::from_fn(|j| &self.r01_re[j * BINS..(j + 1) * BINS]);
-        let r01_im: [&[f64]; SOURCES] =
-            std::array::from_fn(|j| &self.r01_im[j * BINS..(j + 1) * BINS]);
-        for b in 0..BINS {
-            let (mut m00, mut m11, mut m01_re, mut m01_im) = (0.0, 0.0, 0.0, 0.0);
-            for j in 0..SOURCES {
-                let vj = v[j][b];
-                m00 += vj * r00[j][b];
-                m11 += vj * r11[j][b];
-                m01_re += vj * r01_re[j][b];
-                m01_im += vj * r01_im[j][b];
+        let (m00, m11) = (&mut self.m00[..BINS], &mut self.m11[..BINS]);
+        let (m01_re, m01_im) = (&mut self.m01_re[..BINS], &mut self.m01_im[..BINS]);
+        for m in [&mut *m00, &mut *m11, &mut *m01_re, &mut *m01_im] {
+            m.fill(0.0);
+        }
+        // Cxx − sqrt(eps)·I = Σ_j v_j R_j, accumulated in source order per bin.
+        for j in 0..self.sources {
+            let s = j * BINS..(j + 1) * BINS;
+            let v = &self.v[s.clone()];
+            let (r00, r11) = (&self.r00[s.clone()], &self.r11[s.clone()]);
+            let (r01_re, r01_im) = (&self.r01_re[s.clone()], &self.r01_im[s]);
+            for b in 0..BINS {
+                let vj = v[b];
+                m00[b] += vj * r00[b];
+                m11[b] += vj * r11[b];
+                m01_re[b] += vj * r01_re[b];
+                m01_im[b] += vj * r01_im[b];
             }
-            m00 += sqrt_eps;
-            m11 += sqrt_eps;
+        }
+        for b in 0..BINS {
+            let (m00, m11, m01_re, m01_im) = (m00[b], m11[b], m01_re[b], m01_im[b]);
+            let m00 = m00 + sqrt_eps;
+            let m11 = m11 + sqrt_eps;
             // m10 = conj(m01), so m01·m10 = |m01|² and det is real.
             let inv_det = 1.0 / (m00 * m11 - (m01_re * m01_re + m01_im * m01_im));
             let (a_re, a_im) = (x0[b].re as f64 / max_abs, x0[b].im as f64 / max_abs);
@@ -517,6 +548,40 @@ mod tests {
         let to_mix = planes_error(&other, &c64_planes(&x));
         eprintln!("single source: vs x − √eps·Cxx⁻¹x {exact:.2e}, vs x {to_mix:.2e}");
         assert!(exact < 2e-7 && to_mix < 1e-4, "{exact} {to_mix}");
+    }
+
+    #[test]
+    fn two_sources_sum_to_the_mixture_and_four_match_the_default() {
+        let (v4, x) = fixture(10, 21, false);
+        // Two sources: source 0 gets the first two stems' magnitudes, source 1 the rest.
+        let mut v2 = MagSpec::new(4, x.frames());
+        for c in 0..2 {
+            for (i, o) in v2.channel_mut(c).iter_mut().enumerate() {
+                *o = v4.channel(c)[i] + v4.channel(2 + c)[i];
+            }
+            for (i, o) in v2.channel_mut(2 + c).iter_mut().enumerate() {
+                *o = v4.channel(4 + c)[i] + v4.channel(6 + c)[i];
+            }
+        }
+        let mut y = ComplexSpec::new(4, x.frames());
+        let mut filter = WienerFilter::with_sources(2);
+        assert_eq!(filter.sources(), 2);
+        filter.apply(&v2, &x, &mut y);
+        let sums: Vec<Vec<Complex32>> = (0..2)
+            .map(|c| {
+                (0..x.frames() * BINS)
+                    .map(|i| y.channel(c)[i] + y.channel(2 + c)[i])
+                    .collect()
+            })
+            .collect();
+        let to_mix = planes_error(&sums, &c64_planes(&x));
+        eprintln!("two sources: |Σy − x| {to_mix:.2e} of the peak");
+        assert!(to_mix < 1e-4, "{to_mix}");
+        let mut a = ComplexSpec::new(8, x.frames());
+        let mut b = ComplexSpec::new(8, x.frames());
+        WienerFilter::new().apply(&v4, &x, &mut a);
+        WienerFilter::with_sources(4).apply(&v4, &x, &mut b);
+        assert_eq!(a.as_slice(), b.as_slice());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod history;
 pub mod info;
 pub mod latency;
+pub mod null;
 pub mod offline;
 pub mod status;
 pub mod stream;
@@ -26,7 +27,7 @@ pub mod tier;
 pub mod window_resampler;
 pub mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 pub use backend::{factory_of, BackendFactory, SeparationBackend, StemBuffers};
@@ -42,7 +43,7 @@ pub use worker::{
     BackendHandoff, InferenceWorker, ParkedBackend, Segment, MAX_CONSECUTIVE_FAILURES,
 };
 
-use crate::selection::BackendSpec;
+use crate::selection::{BackendSpec, NullStems};
 
 /// Index of the first window of a stream: window −1 supplies the fade-out that the first
 /// output samples crossfade with.
@@ -74,6 +75,8 @@ pub struct EngineShared {
     /// builds swaps itself, before the window they apply to. Set from [`EngineConfig::offline`]
     /// and changed only by [`StreamingEngine::set_offline`].
     pub offline: AtomicBool,
+    /// [`NullStems::code`] of the stems-that-null setting; read by the worker per window.
+    null_stems: AtomicU8,
 }
 
 /// A requested backend spec and the input position (frames into the stream) it was requested
@@ -98,6 +101,17 @@ impl EngineShared {
     pub fn request(&self, spec: BackendSpec, at: i64) {
         let packed = ((at.max(0) as u64) << SPEC_BITS) | u64::from(spec.code());
         self.request.store(packed, Ordering::Release);
+    }
+
+    /// Sets whether the stems are made to sum to the input (from the next window on): one
+    /// atomic store, safe on the audio thread.
+    pub fn set_null_stems(&self, null: NullStems) {
+        self.null_stems.store(null.code(), Ordering::Relaxed);
+    }
+
+    /// The stems-that-null setting.
+    pub fn null_stems(&self) -> NullStems {
+        NullStems::from_code(self.null_stems.load(Ordering::Relaxed))
     }
 
     /// The latest request.
@@ -216,6 +230,7 @@ pub fn build(
         failed_build: AtomicU32::new(NO_FAILED_BUILD),
         threads: config.threads.clone(),
         offline: AtomicBool::new(config.offline),
+        null_stems: AtomicU8::new(NullStems::default().code()),
     });
     shared.request(config.spec, 0);
     // Segments in flight: those the latency spans, the three the audio thread may hold, and

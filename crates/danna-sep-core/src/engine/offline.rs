@@ -14,7 +14,7 @@ use super::window_resampler::WindowResampler;
 use super::{build, EngineConfig};
 use crate::dsp::finite::{count_non_finite, flush_denormals_on_this_thread, sanitize};
 use crate::error::SeparationError;
-use crate::selection::BackendSpec;
+use crate::selection::{BackendSpec, NullStems};
 use crate::stems::STEM_COUNT;
 
 /// Block size used for offline runs; the output does not depend on it.
@@ -58,6 +58,28 @@ pub fn separate_stream<E: std::error::Error + 'static>(
     factory: BackendFactory,
     spec: BackendSpec,
     frames: usize,
+    read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
+    write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
+) -> Result<OfflineReport, OfflineError<E>> {
+    separate_stream_with(
+        budget,
+        factory,
+        spec,
+        NullStems::default(),
+        frames,
+        read,
+        write,
+    )
+}
+
+/// [`separate_stream`] with a stems-that-null setting (the default is
+/// [`NullStems::Auto`]).
+pub fn separate_stream_with<E: std::error::Error + 'static>(
+    budget: LatencyBudget,
+    factory: BackendFactory,
+    spec: BackendSpec,
+    null: NullStems,
+    frames: usize,
     mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
     mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
 ) -> Result<OfflineReport, OfflineError<E>> {
@@ -68,6 +90,7 @@ pub fn separate_stream<E: std::error::Error + 'static>(
     let latency = budget.total();
     let (mut engine, mut worker, shared) =
         build(EngineConfig::new(budget).offline(true).spec(spec), factory);
+    shared.set_null_stems(null);
     // Set before the first input arrives, so no window past the end is ever computed.
     shared.input_end.store(frames as i64, Ordering::Release);
     let (mut l, mut r) = (vec![0.0f32; OFFLINE_BLOCK], vec![0.0f32; OFFLINE_BLOCK]);
@@ -157,6 +180,27 @@ pub fn separate_whole<E: std::error::Error + 'static>(
     factory: BackendFactory,
     spec: BackendSpec,
     frames: usize,
+    read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
+    write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
+) -> Result<OfflineReport, OfflineError<E>> {
+    separate_whole_with(
+        sample_rate,
+        factory,
+        spec,
+        NullStems::default(),
+        frames,
+        read,
+        write,
+    )
+}
+
+/// [`separate_whole`] with a stems-that-null setting (the default is [`NullStems::Auto`]).
+pub fn separate_whole_with<E: std::error::Error + 'static>(
+    sample_rate: u32,
+    factory: BackendFactory,
+    spec: BackendSpec,
+    null: NullStems,
+    frames: usize,
     mut read: impl FnMut(usize, &mut [f32], &mut [f32]) -> Result<(), E>,
     mut write: impl FnMut(usize, [&[f32]; STEM_COUNT * 2]) -> Result<(), E>,
 ) -> Result<OfflineReport, OfflineError<E>> {
@@ -180,7 +224,13 @@ pub fn separate_whole<E: std::error::Error + 'static>(
     let m = resampler.model_frames();
     let (mut ml, mut mr) = (vec![0.0f32; m], vec![0.0f32; m]);
     resampler.to_model([&l, &r], &mut ml, &mut mr)?;
-    drop((l, r));
+    let null = null.applies_to(spec.model);
+    let input = if null {
+        Some((l, r))
+    } else {
+        drop((l, r));
+        None
+    };
     let mut model_stems = StemBuffers::new(m);
     SeparationError::catching("separating the track", || {
         backend.prepare(m)?;
@@ -200,6 +250,10 @@ pub fn separate_whole<E: std::error::Error + 'static>(
         resampler.to_host(&mut model_stems, 0, &mut dest)?;
     }
     drop(model_stems);
+    let mut residual = None;
+    if let Some((l, r)) = input {
+        residual = Some(super::null::null_residual(&mut stems, [&l, &r], true));
+    }
     for start in (0..frames).step_by(OFFLINE_BLOCK) {
         let end = (start + OFFLINE_BLOCK).min(frames);
         write(
@@ -208,9 +262,13 @@ pub fn separate_whole<E: std::error::Error + 'static>(
         )
         .map_err(OfflineError::Io)?;
     }
+    let mut backend = backend.describe();
+    if let Some(db) = residual {
+        backend = format!("{backend}; stems null (residual {db:.1} dB assigned)");
+    }
     Ok(OfflineReport {
         frames,
-        backend: backend.describe(),
+        backend,
         windows: 1,
         non_finite_input,
     })

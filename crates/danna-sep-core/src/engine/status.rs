@@ -55,6 +55,9 @@ pub struct EngineStatus {
     /// Windows whose separation failed (an error, a panic, non-finite stems); their hops
     /// played the dry input.
     pub failed_windows: AtomicU64,
+    /// Level of the last window's residual `mixture − Σ stems` relative to the input in dB,
+    /// while stems that null are on (it was assigned to the stems); NaN while they are off.
+    pub residual_db: AtomicF32,
     info: Mutex<Option<Arc<BackendInfo>>>,
     /// Why the last failed window failed (one line).
     window_error: Mutex<Option<String>>,
@@ -72,6 +75,7 @@ impl Default for EngineStatus {
             swaps_done: AtomicU64::new(0),
             non_finite_input: AtomicU64::new(0),
             failed_windows: AtomicU64::new(0),
+            residual_db: AtomicF32::new(f32::NAN),
             info: Mutex::new(None),
             window_error: Mutex::new(None),
         }
@@ -108,10 +112,27 @@ impl EngineStatus {
             (BackendState::Loading, _) | (_, None) => "loading".into(),
             (_, Some(info)) => info.status_line(),
         };
+        let line = match self.residual() {
+            Some(residual) => format!("{line}; {residual}"),
+            None => line,
+        };
         match self.health() {
             Some(health) => format!("{line}; {health}"),
             None => line,
         }
+    }
+
+    /// `stems null (residual −23.1 dB assigned)` while stems that null are on.
+    pub fn residual(&self) -> Option<String> {
+        let db = self.residual_db.load(Ordering::Relaxed);
+        if db.is_nan() {
+            return None;
+        }
+        Some(if db == f32::NEG_INFINITY {
+            "stems null (no residual)".to_string()
+        } else {
+            format!("stems null (residual {db:.1} dB assigned)")
+        })
     }
 
     /// Bad input and failed windows since activation, or `None` when there were none.

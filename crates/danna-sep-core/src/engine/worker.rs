@@ -559,11 +559,24 @@ impl WorkerLoop {
         if count > 0 {
             return Err(SeparationError::NonFinite { count });
         }
-        let mut channels = seg.stems.channels_mut();
-        let mut dest: [&mut [f32]; STEM_COUNT * 2] =
-            std::array::from_fn(|_| channels.next().unwrap_or_default());
-        self.resampler
-            .to_host(&mut self.stems, g.left_context, &mut dest)
+        {
+            let mut channels = seg.stems.channels_mut();
+            let mut dest: [&mut [f32]; STEM_COUNT * 2] =
+                std::array::from_fn(|_| channels.next().unwrap_or_default());
+            self.resampler
+                .to_host(&mut self.stems, g.left_context, &mut dest)?;
+        }
+        let null = self.shared.null_stems().applies_to(self.spec.model);
+        let range = g.left_context..g.left_context + seg.stems.frames();
+        let [hl, hr] = &self.host;
+        let level =
+            super::null::null_residual(&mut seg.stems, [&hl[range.clone()], &hr[range]], null);
+        let shown = if null { level } else { f32::NAN };
+        self.shared
+            .status
+            .residual_db
+            .store(shown, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Real time: starts loading a newly requested spec on the loader thread, or installs the

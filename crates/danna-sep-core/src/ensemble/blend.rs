@@ -44,7 +44,8 @@ impl BlendPlan {
             })
         };
         match choice {
-            ModelChoice::Full => blended(false),
+            // Karaoke: the full ensemble splits the accompaniment (its vocals are replaced).
+            ModelChoice::Full | ModelChoice::Karaoke => blended(false),
             ModelChoice::Fast => blended(true),
             ModelChoice::XUmx => single("xumx"),
             ModelChoice::UNet => single("unet"),

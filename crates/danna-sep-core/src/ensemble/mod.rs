@@ -14,24 +14,35 @@
 //! standard deviation (computed inside its ONNX graph from whatever it is given). A whole-clip
 //! run ([`separate_clip`]) is the original recipe exactly. The difference between the two is
 //! measured per stem and tier by `tests/ensemble_parity.rs` and reported in the README.
+//!
+//! # Karaoke
+//! [`ModelChoice::Karaoke`] runs the full ensemble and a two-stem vocal model
+//! ([`VocalRunner`], Spleeter 2stems, on the same STFT): the vocals stem is the vocal model's,
+//! the accompaniment `mixture − vocals` is split into drums, bass and other by the ensemble's
+//! estimates ([`ResidualSplit`]), so the four stems sum to the window (up to the STFT round
+//! trip). Without a vocal set the choice runs the full ensemble and its description says why.
 
 mod blend;
 mod mask;
+mod residual;
 mod session;
+mod vocal;
 mod waveform;
 
 pub use blend::BlendPlan;
 pub use mask::MaskRunner;
+pub use residual::ResidualSplit;
 pub use session::{live_sessions, OrtModel, SessionConfig, SessionOwner};
+pub use vocal::VocalRunner;
 pub use waveform::WaveformRunner;
 
 use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
 use crate::engine::{BackendInfo, ModelSetSummary, RuntimeInfo, SeparationBackend, StemBuffers};
 use crate::error::SeparationError;
-use crate::modelset::{ModelKind, ModelSet};
+use crate::modelset::{ModelKind, ModelSet, VocalSet};
 use crate::runtime::OrtRuntime;
 use crate::selection::{ModelChoice, Precision};
-use crate::stems::STEM_COUNT;
+use crate::stems::{STEM_COUNT, VOCALS};
 
 /// Zeros appended to every window before any model (the tool's 1024-sample right pad, which
 /// makes the iSTFT at least as long as the input).
@@ -60,15 +71,43 @@ pub struct EnsembleBackend {
     padded: [Vec<f32>; 2],
     x: ComplexSpec,
     mag: MagSpec,
+    karaoke: Option<Karaoke>,
+}
+
+/// The Karaoke choice's vocal model and accompaniment split.
+struct Karaoke {
+    vocal: VocalRunner,
+    split: ResidualSplit,
+    vocals: [Vec<f32>; 2],
+    acc: [Vec<f32>; 2],
 }
 
 impl EnsembleBackend {
-    /// Opens the models `choice` needs from `set` in ONNX Runtime.
+    /// Opens the models `choice` needs from `set` in ONNX Runtime ([`ModelChoice::Karaoke`]
+    /// without a vocal set: the full ensemble, see [`Self::with_vocals`]).
     pub fn new(
         runtime: &OrtRuntime,
         set: &ModelSet,
         choice: ModelChoice,
         config: SessionConfig,
+    ) -> Result<Self, SeparationError> {
+        Self::with_vocals(
+            runtime,
+            set,
+            choice,
+            config,
+            Err("no vocal set given".into()),
+        )
+    }
+
+    /// [`Self::new`] with the vocal set the Karaoke choice runs, or why there is none (then
+    /// Karaoke runs the full ensemble and the description says so). Other choices ignore it.
+    pub fn with_vocals(
+        runtime: &OrtRuntime,
+        set: &ModelSet,
+        choice: ModelChoice,
+        config: SessionConfig,
+        vocals: Result<&VocalSet, String>,
     ) -> Result<Self, SeparationError> {
         let plan = BlendPlan::for_choice(set, choice)?;
         let mut slots = Vec::with_capacity(plan.len());
@@ -84,19 +123,58 @@ impl EnsembleBackend {
             let runner = match spec.kind {
                 ModelKind::SpectrogramMask => Runner::Mask(MaskRunner::new(name, spec, model)?),
                 ModelKind::Waveform => Runner::Waveform(WaveformRunner::new(name, spec, model)),
+                // The four-stem loader refuses it; a vocal set's model runs in `VocalRunner`.
+                ModelKind::RatioMask => {
+                    return Err(SeparationError::model(
+                        name,
+                        "opening",
+                        "a ratio_mask model is not a four-stem model",
+                    ))
+                }
             };
             slots.push(ModelSlot {
                 runner,
                 estimate: StemBuffers::new(0),
             });
         }
+        let mut karaoke = None;
+        let mut vocal_note = String::new();
+        let mut vocal_model = None;
+        if choice == ModelChoice::Karaoke {
+            match vocals {
+                Ok(vs) => {
+                    // The vocal set has no int8 variant: float32 whatever was asked.
+                    let float = SessionConfig {
+                        int8: false,
+                        ..config
+                    };
+                    let model = OrtModel::open(runtime, &vs.model_name, &vs.model, float)?;
+                    karaoke = Some(Karaoke {
+                        vocal: VocalRunner::new(&vs.model_name, &vs.model, model)?,
+                        split: ResidualSplit::default(),
+                        vocals: [Vec::new(), Vec::new()],
+                        acc: [Vec::new(), Vec::new()],
+                    });
+                    vocal_model = Some(vs.model_name.clone());
+                    vocal_note = format!(
+                        "; Karaoke: {}; drums/bass/other split from the ensemble",
+                        vs.describe()
+                    );
+                }
+                Err(why) => {
+                    vocal_note =
+                        format!("; Karaoke without Spleeter ({why}): full ensemble vocals");
+                }
+            }
+        }
         let description = format!(
-            "model set '{}' ({}), {}: ONNX Runtime {}, {}",
+            "model set '{}' ({}), {}: ONNX Runtime {}, {}{}",
             set.name,
             plan.describe(),
             set.provenance.origin,
             runtime.version,
             describe_precision(config, &int8, &float),
+            vocal_note,
         );
         let info = BackendInfo {
             description,
@@ -117,6 +195,7 @@ impl EnsembleBackend {
                     };
                     (name.to_string(), p)
                 })
+                .chain(vocal_model.map(|m| (m, Precision::Float32)))
                 .collect(),
             error: None,
         };
@@ -136,13 +215,21 @@ impl EnsembleBackend {
             padded: [Vec::new(), Vec::new()],
             x: ComplexSpec::new(2, 0),
             mag: MagSpec::new(2, 0),
+            karaoke,
         })
     }
 
     fn needs_stft(&self) -> bool {
-        self.slots
-            .iter()
-            .any(|s| matches!(s.runner, Runner::Mask(_)))
+        self.karaoke.is_some()
+            || self
+                .slots
+                .iter()
+                .any(|s| matches!(s.runner, Runner::Mask(_)))
+    }
+
+    /// Whether the Karaoke choice runs its vocal model (false: it fell back to the ensemble).
+    pub fn has_vocal_model(&self) -> bool {
+        self.karaoke.is_some()
     }
 }
 
@@ -216,6 +303,12 @@ impl SeparationBackend for EnsembleBackend {
             self.stft = Some(StftPlan::new(padded));
             self.x = ComplexSpec::new(2, spec_frames);
             self.mag = MagSpec::new(2, spec_frames);
+        }
+        if let Some(k) = &mut self.karaoke {
+            k.vocal.prepare(spec_frames)?;
+            k.split.prepare(padded, spec_frames);
+            k.vocals = [vec![0.0; frames], vec![0.0; frames]];
+            k.acc = [vec![0.0; frames], vec![0.0; frames]];
         }
         for slot in &mut self.slots {
             slot.estimate = StemBuffers::new(frames);
@@ -299,6 +392,19 @@ impl SeparationBackend for EnsembleBackend {
                     }
                 }
             }
+        }
+        if let Some(k) = &mut self.karaoke {
+            let plan = self.stft.as_mut().expect("prepared with an STFT plan");
+            let [vl, vr] = &mut k.vocals;
+            k.vocal.estimate(&self.x, &self.mag, plan, [vl, vr])?;
+            for (ch, (acc, vocals)) in k.acc.iter_mut().zip(&k.vocals).enumerate() {
+                for ((a, &x), &v) in acc.iter_mut().zip(mix[ch]).zip(vocals) {
+                    *a = x - v;
+                }
+                stems.channel_mut(VOCALS, ch).copy_from_slice(vocals);
+            }
+            let [al, ar] = &k.acc;
+            k.split.split([al, ar], stems, plan);
         }
         Ok(())
     }

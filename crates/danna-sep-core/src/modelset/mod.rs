@@ -38,7 +38,9 @@ use crate::stems::{STEM_COUNT, STEM_IDS};
 
 mod digest;
 mod locate;
+mod vocal;
 pub use locate::{default_model_dirs, find_model_set, BUNDLED_DIR};
+pub use vocal::{find_vocal_set, VocalSet, VOCAL_DIR, VOCAL_STEMS};
 
 /// The manifest file name inside a model-set folder.
 pub const MANIFEST_FILE: &str = "manifest.toml";
@@ -58,6 +60,13 @@ pub enum ModelSetError {
         crate::config::ENV_MODELS
     )]
     NotFound { tried: Vec<PathBuf> },
+    #[error(
+        "no Spleeter 2-stem model found (looked in {}); `cargo xtask models spleeter` makes \
+         one, or set {}",
+        list_tried(tried),
+        crate::config::ENV_SPLEETER
+    )]
+    NoVocalSet { tried: Vec<PathBuf> },
     #[error("model set '{set}' has no '{model}' model")]
     MissingModel { set: String, model: String },
     #[error("reading {path}: {source}")]
@@ -128,6 +137,10 @@ pub enum ModelKind {
     SpectrogramMask,
     /// Audio `(B, 2, N)` in, stems `(B, 4, 2, N')` out.
     Waveform,
+    /// `|STFT|` of the first `max_bins` bins `(B, 2, max_bins, T)` in, ratio masks of the
+    /// model's own stems `(B, S, 2, max_bins, T)` out that sum to 1 (Spleeter 2stems: vocals,
+    /// accompaniment). Only in a two-stem set ([`VocalSet`]), never in a four-stem set.
+    RatioMask,
 }
 
 /// How the output length follows from the input length.
@@ -248,6 +261,7 @@ impl ModelSpec {
         match self.kind {
             ModelKind::SpectrogramMask => vec![None, Some(2), Some(self.bins().into()), None],
             ModelKind::Waveform => vec![None, Some(2), None],
+            ModelKind::RatioMask => vec![None, Some(2), Some(self.max_bins.into()), None],
         }
     }
 
@@ -259,6 +273,13 @@ impl ModelSpec {
                 vec![None, Some(stems), Some(2), Some(self.bins().into()), None]
             }
             ModelKind::Waveform => vec![None, Some(stems), Some(2), None],
+            ModelKind::RatioMask => vec![
+                None,
+                Some(self.stems.len() as i64),
+                Some(2),
+                Some(self.max_bins.into()),
+                None,
+            ],
         }
     }
 
@@ -494,6 +515,16 @@ fn check_stems(stems: &[String]) -> Result<(), String> {
 
 fn check_model(name: &str, m: &ModelSpec, sample_rate: u32) -> Result<(), String> {
     check_stems(&m.stems).map_err(|e| format!("models.{name}.stems {e}"))?;
+    if m.kind == ModelKind::RatioMask {
+        return Err(format!(
+            "models.{name}: kind ratio_mask belongs in a two-stem vocal set, not a four-stem set"
+        ));
+    }
+    check_model_common(name, m, sample_rate)
+}
+
+/// The checks every model gets, whatever its stems.
+fn check_model_common(name: &str, m: &ModelSpec, sample_rate: u32) -> Result<(), String> {
     if m.sample_rate != sample_rate {
         return Err(format!(
             "models.{name}.sample_rate is {}, the set's is {sample_rate}",
@@ -505,7 +536,7 @@ fn check_model(name: &str, m: &ModelSpec, sample_rate: u32) -> Result<(), String
             "models.{name}: min_frames and frame_multiple must be >= 1"
         ));
     }
-    if m.kind == ModelKind::SpectrogramMask
+    if matches!(m.kind, ModelKind::SpectrogramMask | ModelKind::RatioMask)
         && (m.n_fft == 0 || m.hop == 0 || m.max_bins == 0 || m.max_bins > m.bins())
     {
         return Err(format!(
