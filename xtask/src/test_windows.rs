@@ -116,7 +116,9 @@ pub fn run(root: &Path) -> Result<()> {
         windows_path(&windows::ort_dir(root).join("onnxruntime.dll")),
     )
     .env("CI", "1");
-    process::run(core, root).context("the core's loader tests under wine failed")?;
+    prefix
+        .run_tests(core, root)
+        .context("the core's loader tests under wine failed")?;
     clock.lap("core loader tests under wine");
 
     clap_host(root, &prefix, &bundles)?;
@@ -263,7 +265,9 @@ fn clap_host(root: &Path, prefix: &Prefix, bundles: &WindowsBundles) -> Result<(
     ]);
     test.env("DANNA_SEP_CLAP_PATH", windows_path(&bundles.clap))
         .env("CI", "1");
-    process::run(test, root).context("tests/clack_host.rs under wine failed")
+    prefix
+        .run_tests(test, root)
+        .context("tests/clack_host.rs under wine failed")
 }
 
 /// Release binaries name no path of this checkout (the same needles as

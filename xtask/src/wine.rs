@@ -79,6 +79,26 @@ impl Prefix {
         cmd
     }
 
+    /// Runs a [`Prefix::cargo_test`] command, showing its output, and fails unless every test
+    /// binary it started ended with `test result: ok.`. The exit status alone is not enough:
+    /// a test binary that crashes under wine (an unhandled page fault handed to `winedbg`) can
+    /// leave cargo with status 0 and no result line.
+    pub fn run_tests(&self, cmd: Command, root: &Path) -> Result<()> {
+        let mut cmd = cmd;
+        cmd.current_dir(root);
+        let shown = process::describe(&cmd);
+        eprintln!("+ {shown}");
+        let out = cmd
+            .output()
+            .with_context(|| format!("could not start `{shown}`"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        print!("{stdout}");
+        eprint!("{stderr}");
+        ensure!(out.status.success(), "`{shown}` failed ({})", out.status);
+        check_test_output(&stdout, &stderr).with_context(|| format!("`{shown}`"))
+    }
+
     /// Waits until the prefix's wine server has exited (every program and service of it).
     pub fn wait(&self, root: &Path) -> Result<()> {
         let mut wait = Command::new("wineserver");
@@ -116,6 +136,32 @@ pub fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
 }
 
+/// `Ok` when the test binaries cargo started (its `Running` lines on stderr) each printed
+/// `test result: ok.` and none of the output reports a failed test or a crash.
+pub fn check_test_output(stdout: &str, stderr: &str) -> Result<()> {
+    let started = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Running "))
+        .count();
+    let passed = stdout
+        .lines()
+        .filter(|l| l.starts_with("test result: ok."))
+        .count();
+    let crashed = [stdout, stderr]
+        .iter()
+        .any(|text| text.contains("Unhandled exception") || text.contains("Unhandled page fault"));
+    ensure!(!crashed, "a test binary crashed under wine");
+    ensure!(
+        !stdout.lines().any(|l| l.ends_with("FAILED")),
+        "a test failed"
+    );
+    ensure!(
+        started > 0 && passed == started,
+        "{passed} of the {started} test binaries started reported `test result: ok.`"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +172,27 @@ mod tests {
             windows_path(Path::new("/work/x/Danna-Sep.clap")),
             r"Z:\work\x\Danna-Sep.clap"
         );
+    }
+
+    const RUNNING: &str = "     Running tests/clack_host.rs (target/x.exe)\n";
+
+    #[test]
+    fn a_clean_run_passes() {
+        let out = "running 2 tests\ntest a ... ok\ntest b ... ok\n\ntest result: ok. 2 passed; 0 failed\n";
+        assert!(check_test_output(out, RUNNING).is_ok());
+    }
+
+    #[test]
+    fn a_crash_without_a_result_line_fails_although_the_status_was_zero() {
+        let out = "running 2 tests\ntest a ... ok\ntest b ... ";
+        let err = "wine: Unhandled page fault on execute access to 00000001808CB7D5\n";
+        assert!(check_test_output(out, &format!("{RUNNING}{err}")).is_err());
+        assert!(check_test_output(out, RUNNING).is_err(), "no result line");
+    }
+
+    #[test]
+    fn a_failed_test_fails() {
+        let out = "test a ... FAILED\ntest result: ok. 1 passed\n";
+        assert!(check_test_output(out, RUNNING).is_err());
     }
 }
