@@ -62,6 +62,18 @@ pub fn module_file_of(address: *const c_void) -> Option<PathBuf> {
     imp::module_file_of(address)
 }
 
+/// Makes the module whose code contains `address` stay loaded until the process exits, even
+/// after whoever loaded it unloads it; `false` if the loader refused or knows no such module.
+///
+/// A plugin needs this: an engine thread's last instructions, after it has told its
+/// [`crate::engine::ThreadGroup`] that it is done, are still code of the plugin's library, and
+/// a host that unloads the library right after destroying the instance would pull that code
+/// away (Windows' `FreeLibrary` does; seen as a page fault under wine). Unix pins with
+/// `dlopen(RTLD_NOLOAD | RTLD_NODELETE)`, Windows with `GET_MODULE_HANDLE_EX_FLAG_PIN`.
+pub fn pin_module_of(address: *const c_void) -> bool {
+    imp::pin_module_of(address)
+}
+
 #[cfg(unix)]
 mod imp {
     use super::*;
@@ -92,6 +104,25 @@ mod imp {
         }
     }
 
+    pub fn pin_module_of(address: *const c_void) -> bool {
+        let Some(file) = module_file_of(address) else {
+            return false;
+        };
+        let Ok(c_path) = CString::new(file.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `RTLD_NOLOAD` only returns a handle to a library already loaded;
+        // `RTLD_NODELETE` marks it never to be unloaded. The handle is kept on purpose (closing
+        // it would be harmless too: NODELETE outlives it).
+        let handle = unsafe {
+            libc::dlopen(
+                c_path.as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            )
+        };
+        !handle.is_null()
+    }
+
     pub fn module_file_of(address: *const c_void) -> Option<PathBuf> {
         // SAFETY: `dladdr` only reads the address and fills `info`.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
@@ -113,7 +144,8 @@ mod imp {
     use windows_sys::Win32::Foundation::HMODULE;
     use windows_sys::Win32::System::LibraryLoader::{
         GetModuleFileNameW, GetModuleHandleExW, GetModuleHandleW, GetProcAddress,
-        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_PIN,
+        GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
     };
 
     pub fn with_loaded_symbol<R>(
@@ -139,6 +171,20 @@ mod imp {
                 None => Err(SymbolError::Missing(symbol.to_string_lossy().into_owned())),
             }
         }
+    }
+
+    pub fn pin_module_of(address: *const c_void) -> bool {
+        let mut module: HMODULE = std::ptr::null_mut();
+        // SAFETY: with FROM_ADDRESS the "name" is an address inside the module; PIN keeps the
+        // module loaded until the process ends, so there is nothing to free.
+        let ok = unsafe {
+            GetModuleHandleExW(
+                GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                address.cast(),
+                &mut module,
+            )
+        };
+        ok != 0 && !module.is_null()
     }
 
     pub fn module_file_of(address: *const c_void) -> Option<PathBuf> {
@@ -192,6 +238,10 @@ mod imp {
     pub fn module_file_of(_address: *const c_void) -> Option<PathBuf> {
         None
     }
+
+    pub fn pin_module_of(_address: *const c_void) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +258,18 @@ mod tests {
             std::fs::canonicalize(module).unwrap(),
             std::fs::canonicalize(exe).unwrap()
         );
+    }
+
+    #[test]
+    fn a_loaded_module_can_be_pinned_and_an_unmapped_address_cannot() {
+        // Unix: a shared library (the executable itself may be known only by a relative
+        // argv[0]); Windows: this test binary, by an address of its own.
+        #[cfg(unix)]
+        let inside = libc::strlen as *const c_void;
+        #[cfg(not(unix))]
+        let inside = marker as *const c_void;
+        assert!(pin_module_of(inside));
+        assert!(!pin_module_of(std::ptr::null()));
     }
 
     /// A system library every test process has loaded, and one of its exports.

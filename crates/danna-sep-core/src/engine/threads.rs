@@ -2,7 +2,10 @@
 //! counted in its group, so whoever owns the group can wait until none of them runs any more.
 //!
 //! A plugin must: the host may unload the plugin's library right after destroying an
-//! instance, and a thread still running code from it then crashes the host. The engine's
+//! instance, and a thread still running code from it then crashes the host. Counting is not
+//! quite enough, because a thread still runs a few instructions of the library after its count
+//! drops (its closure returns, std's thread exit path); so the first spawn also pins the
+//! library for the life of the process ([`crate::native::pin_module_of`]). The engine's
 //! threads never wait for each other on the host's thread (see [`super::worker`]); the plugin
 //! waits for its whole group once, when the instance is destroyed.
 
@@ -38,6 +41,11 @@ impl ThreadGroup {
         name: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> std::io::Result<JoinHandle<T>> {
+        static PIN: std::sync::Once = std::sync::Once::new();
+        fn inside_this_library() {}
+        PIN.call_once(|| {
+            crate::native::pin_module_of(inside_this_library as *const std::ffi::c_void);
+        });
         *self.0 .0.lock() += 1;
         let member = Member(self.clone());
         std::thread::Builder::new()
