@@ -261,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loaded_module_can_be_pinned_and_an_unmapped_address_cannot() {
+    fn a_loaded_module_can_be_pinned_and_heap_memory_cannot() {
         // Unix: a shared library (the executable itself may be known only by a relative
         // argv[0]); Windows: this test binary, by an address of its own.
         #[cfg(unix)]
@@ -269,7 +269,9 @@ mod tests {
         #[cfg(not(unix))]
         let inside = marker as *const c_void;
         assert!(pin_module_of(inside));
-        assert!(!pin_module_of(std::ptr::null()));
+        // Heap memory belongs to no module.
+        let heap = vec![0u8; 1 << 20];
+        assert!(!pin_module_of(heap.as_ptr().cast()));
     }
 
     /// A system library every test process has loaded, and one of its exports.
