@@ -116,26 +116,11 @@ impl MaskRunner {
     fn run_chunk(&mut self, mag: &MagSpec, start: usize, n: usize) -> Result<(), SeparationError> {
         let m = self.model_frames(n);
         let input = &mut self.input[..2 * BINS * m];
-        input.fill(0.0);
-        for ch in 0..2 {
-            let plane = &mut input[ch * BINS * m..(ch + 1) * BINS * m];
-            for t in 0..n {
-                for (b, &a) in mag.frame(ch, start + t).iter().enumerate() {
-                    plane[b * m + t] = a;
-                }
-            }
-        }
+        lay_out_frames(input, mag, start, n, BINS, m);
         let name = &self.name;
         let v = &mut self.v;
         self.model.run(input, &[1, 2, BINS, m], |shape, mask| {
-            let expected = [1, SOURCES as i64, 2, BINS as i64, m as i64];
-            if shape != expected {
-                return Err(SeparationError::model(
-                    name,
-                    "checking the output",
-                    format!("shape {shape:?}, expected {expected:?}"),
-                ));
-            }
+            check_output_shape(name, shape, [1, SOURCES as i64, 2, BINS as i64, m as i64])?;
             for c in 0..2 * SOURCES {
                 let plane = &mask[c * BINS * m..(c + 1) * BINS * m];
                 for t in 0..n {
@@ -148,5 +133,43 @@ impl MaskRunner {
             }
             Ok(())
         })?
+    }
+}
+
+/// Writes frames `[start, start + n)` of `mag`'s first `bins` bins into `input` as the mask
+/// models take them (channel × bin × frame, `m` frames per row, zero-padded past `n`).
+pub(super) fn lay_out_frames(
+    input: &mut [f32],
+    mag: &MagSpec,
+    start: usize,
+    n: usize,
+    bins: usize,
+    m: usize,
+) {
+    input.fill(0.0);
+    for ch in 0..2 {
+        let plane = &mut input[ch * bins * m..(ch + 1) * bins * m];
+        for t in 0..n {
+            for (b, &a) in mag.frame(ch, start + t)[..bins].iter().enumerate() {
+                plane[b * m + t] = a;
+            }
+        }
+    }
+}
+
+/// The error for a model output whose shape is not `expected`.
+pub(super) fn check_output_shape<const N: usize>(
+    name: &str,
+    shape: &[i64],
+    expected: [i64; N],
+) -> Result<(), SeparationError> {
+    if shape == expected {
+        Ok(())
+    } else {
+        Err(SeparationError::model(
+            name,
+            "checking the output",
+            format!("shape {shape:?}, expected {expected:?}"),
+        ))
     }
 }

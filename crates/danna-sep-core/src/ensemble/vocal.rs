@@ -14,6 +14,7 @@ use crate::dsp::{istft_len, ComplexSpec, MagSpec, StftPlan, WienerFilter, BINS};
 use crate::error::SeparationError;
 use crate::modelset::{ModelSpec, VOCAL_STEMS};
 
+use super::mask::{check_output_shape, lay_out_frames};
 use super::session::OrtModel;
 
 /// Longest chunk the model is run on (Spleeter's `T`).
@@ -126,26 +127,11 @@ impl VocalRunner {
     fn run_chunk(&mut self, mag: &MagSpec, start: usize, n: usize) -> Result<(), SeparationError> {
         let (bins, m) = (self.bins, self.model_frames(n));
         let input = &mut self.input[..2 * bins * m];
-        input.fill(0.0);
-        for ch in 0..2 {
-            let plane = &mut input[ch * bins * m..(ch + 1) * bins * m];
-            for t in 0..n {
-                for (b, &a) in mag.frame(ch, start + t)[..bins].iter().enumerate() {
-                    plane[b * m + t] = a;
-                }
-            }
-        }
+        lay_out_frames(input, mag, start, n, bins, m);
         let name = &self.name;
         let v = &mut self.v;
         self.model.run(input, &[1, 2, bins, m], |shape, masks| {
-            let expected = [1, SOURCES as i64, 2, bins as i64, m as i64];
-            if shape != expected {
-                return Err(SeparationError::model(
-                    name,
-                    "checking the output",
-                    format!("shape {shape:?}, expected {expected:?}"),
-                ));
-            }
+            check_output_shape(name, shape, [1, SOURCES as i64, 2, bins as i64, m as i64])?;
             for c in 0..2 * SOURCES {
                 let plane = &masks[c * bins * m..(c + 1) * bins * m];
                 for t in 0..n {

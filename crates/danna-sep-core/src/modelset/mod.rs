@@ -433,30 +433,11 @@ pub struct ModelSet {
 impl ModelSet {
     /// Reads and validates `dir/manifest.toml` and the files it names (see the module docs).
     pub fn load(dir: &Path) -> Result<ModelSet, ModelSetError> {
-        let path = dir.join(MANIFEST_FILE);
-        if !path.is_file() {
-            return Err(ModelSetError::MissingManifest {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let text = fs::read_to_string(&path).map_err(|source| ModelSetError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let doc: ManifestToml = toml::from_str(&text).map_err(|e| ModelSetError::Parse {
-            path: path.clone(),
-            source: Box::new(e),
-        })?;
+        let (path, doc) = read_manifest(dir, |d: &ManifestToml| d.schema_version)?;
         let schema = |message: String| ModelSetError::Schema {
             path: path.clone(),
             message,
         };
-        if doc.schema_version != SCHEMA_VERSION {
-            return Err(schema(format!(
-                "schema_version {} is not supported (expected {SCHEMA_VERSION})",
-                doc.schema_version
-            )));
-        }
         check_stems(&doc.stems).map_err(|m| schema(format!("stems: {m}")))?;
         if doc.models.is_empty() {
             return Err(schema("no models".into()));
@@ -503,6 +484,37 @@ impl ModelSet {
             &self.blend.full
         }
     }
+}
+
+/// Reads and parses `dir/manifest.toml` into `T` and checks its schema version (read from the
+/// parsed document by `version`): the steps every kind of set starts with. Returns the
+/// manifest's path for the errors that follow.
+pub(crate) fn read_manifest<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    version: impl Fn(&T) -> u32,
+) -> Result<(PathBuf, T), ModelSetError> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.is_file() {
+        return Err(ModelSetError::MissingManifest {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let text = fs::read_to_string(&path).map_err(|source| ModelSetError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let doc: T = toml::from_str(&text).map_err(|e| ModelSetError::Parse {
+        path: path.clone(),
+        source: Box::new(e),
+    })?;
+    let found = version(&doc);
+    if found != SCHEMA_VERSION {
+        return Err(ModelSetError::Schema {
+            path,
+            message: format!("schema_version {found} is not supported (expected {SCHEMA_VERSION})"),
+        });
+    }
+    Ok((path, doc))
 }
 
 fn check_stems(stems: &[String]) -> Result<(), String> {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    check_model_common, check_model_file, model_path, ModelKind, ModelSetError, ModelSpec,
-    Provenance, MANIFEST_FILE, SCHEMA_VERSION,
+    check_model_common, check_model_file, model_path, read_manifest, ModelKind, ModelSetError,
+    ModelSpec, Provenance,
 };
 use crate::paths;
 
@@ -56,30 +56,11 @@ pub struct VocalSet {
 impl VocalSet {
     /// Reads and validates `dir/manifest.toml` and its model file.
     pub fn load(dir: &Path) -> Result<Self, ModelSetError> {
-        let path = dir.join(MANIFEST_FILE);
-        if !path.is_file() {
-            return Err(ModelSetError::MissingManifest {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let text = fs::read_to_string(&path).map_err(|source| ModelSetError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let doc: VocalToml = toml::from_str(&text).map_err(|e| ModelSetError::Parse {
-            path: path.clone(),
-            source: Box::new(e),
-        })?;
+        let (path, doc) = read_manifest(dir, |d: &VocalToml| d.schema_version)?;
         let schema = |message: String| ModelSetError::Schema {
             path: path.clone(),
             message,
         };
-        if doc.schema_version != SCHEMA_VERSION {
-            return Err(schema(format!(
-                "schema_version {} is not supported (expected {SCHEMA_VERSION})",
-                doc.schema_version
-            )));
-        }
         if !doc.stems.iter().map(String::as_str).eq(VOCAL_STEMS) {
             return Err(schema(format!(
                 "stems must be exactly {VOCAL_STEMS:?} in a vocal set, got {:?}",
@@ -186,7 +167,7 @@ mod tests {
         fs::create_dir_all(dir).unwrap();
         // A plausible ONNX header (field 1 varint) is all the loader checks without a hash.
         fs::write(dir.join("model.onnx"), b"\x08\x07rest").unwrap();
-        fs::write(dir.join(MANIFEST_FILE), manifest).unwrap();
+        fs::write(dir.join(super::super::MANIFEST_FILE), manifest).unwrap();
     }
 
     const GOOD: &str = r#"
