@@ -344,6 +344,10 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
             // for: the worker loads that one and separation resumes at a window boundary
             // (where exactly is pinned by the engine_swap tests), so the check ends there.
             let mut dry_known = !ready;
+            // Karaoke takes its vocals from the Spleeter model, so the quarter set's reference
+            // does not hold from the moment it runs or is asked for until the next activation
+            // (where a later swap lands is again pinned by the engine_swap tests).
+            let mut quarter_known = model != ModelChoice::Karaoke;
             let exact_rate = schedule.offline && schedule.rate == 44_100;
             for op in &schedule.ops {
                 match *op {
@@ -360,8 +364,14 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                             settled = 0;
                         }
                         let now = d.plugin.parameters().backend_spec().model;
-                        if matches!(now, ModelChoice::Full | ModelChoice::Fast) {
+                        if matches!(
+                            now,
+                            ModelChoice::Full | ModelChoice::Fast | ModelChoice::Karaoke
+                        ) {
                             dry_known = false;
+                        }
+                        if now == ModelChoice::Karaoke {
+                            quarter_known = false;
                         }
                     }
                     Op::Block {
@@ -382,7 +392,8 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                         assert_eq!(status, ProcessStatus::Tail(d.latency), "{}", what());
                         let settings = d.plugin.parameters().mixer_settings();
                         let exact = match ready {
-                            true => (exact_rate && settled >= ramp).then_some(&settings),
+                            true => (exact_rate && quarter_known && settled >= ramp)
+                                .then_some(&settings),
                             false => (exact_rate && dry_known).then_some(&dry),
                         }
                         .map(|s| (s, &reference, start));
