@@ -6,7 +6,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use nice_plug::prelude::*;
 
 use danna_sep_core::engine::LatencyTier;
-use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision};
+use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision, RuntimeChoice};
 use danna_sep_core::stems::STEM_COUNT;
 
 use crate::editor::view_model::EditorSize;
@@ -271,6 +271,8 @@ impl DannaSepParams {
         BackendSpec {
             model: self.model.value().into(),
             precision: self.precision.value().into(),
+            // No runtime parameter yet: ONNX Runtime, as before OpenVINO.
+            runtime: RuntimeChoice::OnnxRuntime,
         }
     }
 

@@ -20,6 +20,7 @@ mod bundle_windows;
 mod demo;
 mod eval;
 mod models;
+mod openvino;
 mod process;
 mod python;
 mod screenshot;

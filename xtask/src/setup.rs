@@ -6,7 +6,8 @@
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
 //! `libonnxruntime.so`. The wheel is kept in `.deps/wheels` and the library is extracted to
-//! `.deps/onnxruntime/`, so a second run needs no network.
+//! `.deps/onnxruntime/`, so a second run needs no network. OpenVINO comes from its wheel the
+//! same way (`openvino.rs`).
 
 use anyhow::{bail, ensure, Context, Result};
 use std::fs;
@@ -43,6 +44,8 @@ pub fn setup(root: &Path, with_python: bool) -> Result<()> {
     debian_packages(root)?;
     let lib = ensure_ort(root)?;
     println!("ONNX Runtime {ORT_VERSION}: {}", lib.display());
+    let ov = crate::openvino::ensure(root)?;
+    println!("OpenVINO {}: {}", crate::openvino::OV_VERSION, ov.display());
     if with_python {
         python::setup_venv(root).context("setting up the Python environment failed")?;
         crate::spleeter::provision(root);
@@ -177,7 +180,7 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Whether `path` is a regular file starting with the ELF magic number.
-fn is_elf(path: &Path) -> bool {
+pub fn is_elf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     fs::File::open(path)

@@ -106,7 +106,7 @@ pub fn ensure_ort_dlls(root: &Path) -> Result<PathBuf> {
 }
 
 /// The hex sha256 of a file.
-fn sha256_file(path: &Path) -> Result<String> {
+pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

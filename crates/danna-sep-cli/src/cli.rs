@@ -13,7 +13,7 @@ use danna_sep_core::config::Config;
 use danna_sep_core::engine::offline::{separate_stream_with, separate_whole_with, OFFLINE_BLOCK};
 use danna_sep_core::engine::{LatencyBudget, LatencyTier, OfflineError, TierSpec, MODEL_RATE};
 use danna_sep_core::error::one_line;
-use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision};
+use danna_sep_core::selection::{BackendSpec, ModelChoice, NullStems, Precision, RuntimeChoice};
 use danna_sep_core::separation::ensemble_factory;
 use danna_sep_core::stems::STEM_COUNT;
 
@@ -73,6 +73,15 @@ struct SeparateArgs {
     /// int8 LSTM/MatMul weights where the model set has them: faster, lossy
     #[arg(long)]
     int8: bool,
+    /// bf16 arithmetic for the spectrogram models (OpenVINO, on CPUs with AVX512_BF16 or
+    /// AMX): faster, lossy (the README's Performance section has the cost); needs a runtime
+    /// that can run OpenVINO, and says so when it cannot
+    #[arg(long, conflicts_with = "int8")]
+    bf16: bool,
+    /// Inference runtime: `onnxruntime`, `openvino`, or `auto` (OpenVINO where it loads);
+    /// when OpenVINO cannot be loaded ONNX Runtime runs and the status line says why
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Onnxruntime)]
+    runtime: RuntimeArg,
     /// Window geometry: `whole` (the track as one window, like the original tool; memory grows
     /// with the track, ~0.3 GiB per second with full-size models), `offline` (12 s windows,
     /// bounded memory), `auto` (whole up to 20 s, else offline) or a plugin latency tier, to
@@ -110,6 +119,23 @@ impl From<NullArg> for NullStems {
             NullArg::Auto => NullStems::Auto,
             NullArg::On => NullStems::On,
             NullArg::Off => NullStems::Off,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RuntimeArg {
+    Auto,
+    Onnxruntime,
+    Openvino,
+}
+
+impl From<RuntimeArg> for RuntimeChoice {
+    fn from(r: RuntimeArg) -> Self {
+        match r {
+            RuntimeArg::Auto => RuntimeChoice::Auto,
+            RuntimeArg::Onnxruntime => RuntimeChoice::OnnxRuntime,
+            RuntimeArg::Openvino => RuntimeChoice::OpenVino,
         }
     }
 }
@@ -315,6 +341,8 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
     };
     let precision = if args.int8 {
         Precision::Int8
+    } else if args.bf16 {
+        Precision::Bf16
     } else {
         Precision::Float32
     };
@@ -322,6 +350,7 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
     let spec = BackendSpec {
         model: model.into(),
         precision,
+        runtime: args.runtime.into(),
     };
     let seconds = info.frames as f64 / f64::from(info.sample_rate);
     let bar = progress_bar(info.frames, input);

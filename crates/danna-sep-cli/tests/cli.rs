@@ -412,3 +412,35 @@ fn bad_inputs_give_one_line_errors_and_a_nonzero_exit() {
         .env("DANNA_SEP_ORT_NO_FALLBACK", "1");
     assert_one_line_error(cmd, &dir, &good, "ONNX Runtime");
 }
+
+#[test]
+fn the_runtime_choice_reaches_the_engine_and_a_missing_openvino_falls_back_saying_why() {
+    let dir = tempdir("runtime");
+    let input = dir.join("x.wav");
+    write_wav(&input, 2, 44_100, Format::F32, &tones(10_000, 2, 44_100));
+    let args = ["--runtime", "openvino", "--bf16"];
+    let run = |missing: bool| {
+        let mut cmd = bin();
+        cmd.args(["separate", "--models", QUARTER_SET, "-o"])
+            .arg(&dir)
+            .args(args)
+            .arg(&input);
+        if missing {
+            cmd.env("DANNA_SEP_OV_LIB", dir.join("no-such-libopenvino_c.so"))
+                .env("DANNA_SEP_OV_NO_FALLBACK", "1");
+        }
+        let out = cmd.output().unwrap();
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(true);
+    assert!(
+        err.contains("OpenVINO unavailable (could not load OpenVINO 2026.4.1; tried: ")
+            && err.contains("no-such-libopenvino_c.so (not found)): ONNX Runtime runs; bf16 needs OpenVINO: float32 runs"),
+        "{err}"
+    );
+    assert!(err.contains(": ONNX Runtime 1.31.1,"), "{err}");
+    // The checkout's OpenVINO (`cargo xtask setup`); CI provisions it.
+    let err = run(false);
+    assert!(err.contains(": OpenVINO 2026.4.1,"), "{err}");
+}

@@ -15,6 +15,11 @@ pub const ENV_ORT_LIB: &str = "DANNA_SEP_ORT_LIB";
 /// Set (non-empty, not `0`): look for ONNX Runtime only at [`ENV_ORT_LIB`]. For tests of the
 /// failure path, which must not silently find the real library.
 pub const ENV_ORT_NO_FALLBACK: &str = "DANNA_SEP_ORT_NO_FALLBACK";
+/// The OpenVINO C library file to load (`libopenvino_c.so.2641`; highest priority).
+pub const ENV_OV_LIB: &str = "DANNA_SEP_OV_LIB";
+/// Set (non-empty, not `0`): look for OpenVINO only at [`ENV_OV_LIB`] (for tests of the
+/// fallback to ONNX Runtime).
+pub const ENV_OV_NO_FALLBACK: &str = "DANNA_SEP_OV_NO_FALLBACK";
 /// A model-set folder; overrides every other location.
 pub const ENV_MODELS: &str = "DANNA_SEP_MODELS";
 /// A two-stem vocal set (Spleeter 2stems) for the Karaoke choice; overrides every other
@@ -37,6 +42,10 @@ pub struct RuntimeConfig {
     pub library: Option<PathBuf>,
     /// [`ENV_ORT_NO_FALLBACK`].
     pub no_fallback: bool,
+    /// [`ENV_OV_LIB`].
+    pub openvino_library: Option<PathBuf>,
+    /// [`ENV_OV_NO_FALLBACK`].
+    pub openvino_no_fallback: bool,
 }
 
 /// Overrides of the ONNX Runtime session options (`None`: the default).
@@ -80,6 +89,8 @@ impl Config {
             runtime: RuntimeConfig {
                 library: non_empty(ENV_ORT_LIB).map(PathBuf::from),
                 no_fallback: non_empty(ENV_ORT_NO_FALLBACK).is_some_and(|v| v != "0"),
+                openvino_library: non_empty(ENV_OV_LIB).map(PathBuf::from),
+                openvino_no_fallback: non_empty(ENV_OV_NO_FALLBACK).is_some_and(|v| v != "0"),
             },
             models_dir: non_empty(ENV_MODELS).map(PathBuf::from),
             spleeter_dir: non_empty(ENV_SPLEETER).map(PathBuf::from),
@@ -115,6 +126,8 @@ mod tests {
         let c = config(&[
             (ENV_ORT_LIB, "/lib/ort.so"),
             (ENV_ORT_NO_FALLBACK, "1"),
+            (ENV_OV_LIB, "/lib/ov_c.so"),
+            (ENV_OV_NO_FALLBACK, "1"),
             (ENV_MODELS, "/models"),
             (ENV_SPLEETER, "/spleeter"),
             (ENV_THREADS, " 3 "),
@@ -124,6 +137,11 @@ mod tests {
         ]);
         assert_eq!(c.runtime.library, Some(PathBuf::from("/lib/ort.so")));
         assert!(c.runtime.no_fallback);
+        assert_eq!(
+            c.runtime.openvino_library,
+            Some(PathBuf::from("/lib/ov_c.so"))
+        );
+        assert!(c.runtime.openvino_no_fallback);
         assert_eq!(c.models_dir, Some(PathBuf::from("/models")));
         assert_eq!(c.spleeter_dir, Some(PathBuf::from("/spleeter")));
         assert_eq!(c.sessions.intra_threads, Some(3));

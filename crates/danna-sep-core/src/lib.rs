@@ -14,6 +14,7 @@ pub mod ensemble;
 pub mod error;
 pub mod modelset;
 pub mod native;
+pub mod openvino_runtime;
 pub mod paths;
 pub mod runtime;
 pub mod selection;
@@ -33,5 +34,5 @@ pub use engine::{
 };
 pub use error::{one_line, ModelSetError, RuntimeLoadError, SeparationError};
 pub use modelset::ModelSet;
-pub use selection::{BackendSpec, ModelChoice, NullStems, Precision};
+pub use selection::{BackendSpec, ModelChoice, NullStems, Precision, RuntimeChoice};
 pub use stems::{Stem, STEMS, STEM_COUNT};

@@ -123,6 +123,52 @@ fn module_path() -> Option<PathBuf> {
     }
 }
 
+/// Candidate files for a shared library, in search order: the configured `library` (which
+/// must be absolute: a relative one is returned as the error, nothing else is tried), then
+/// unless `no_fallback` each of `names` in each of `module_dirs`, then `project_lib` (the
+/// development fallback). Duplicates are removed, keeping the first occurrence.
+pub fn library_candidates(
+    library: Option<&Path>,
+    no_fallback: bool,
+    module_dirs: &[PathBuf],
+    names: &[&str],
+    project_lib: Option<&Path>,
+) -> Result<Vec<PathBuf>, PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut push = |p: PathBuf| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if let Some(library) = library.filter(|s| !s.as_os_str().is_empty()) {
+        if !library.is_absolute() {
+            return Err(library.to_path_buf());
+        }
+        push(library.to_path_buf());
+    }
+    if no_fallback {
+        return Ok(out);
+    }
+    for dir in module_dirs {
+        for name in names {
+            push(dir.join(name));
+        }
+    }
+    if let Some(project_lib) = project_lib {
+        push(project_lib.to_path_buf());
+    }
+    Ok(out)
+}
+
+/// The checkout's OpenVINO C library (`cargo xtask setup` extracts it), in development builds
+/// on Linux; `None` elsewhere (OpenVINO is not provisioned for Windows).
+pub fn dev_openvino_lib() -> Option<PathBuf> {
+    #[cfg(all(debug_assertions, not(windows)))]
+    return Some(Path::new(REPO_ROOT).join(".deps/openvino/libopenvino_c.so.2641"));
+    #[cfg(not(all(debug_assertions, not(windows))))]
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,32 +146,11 @@ pub fn candidates_from(
     module_dirs: &[PathBuf],
     project_lib: Option<&Path>,
 ) -> Result<Vec<PathBuf>, RuntimeLoadError> {
-    let mut out: Vec<PathBuf> = Vec::new();
-    let mut push = |p: PathBuf| {
-        if !out.contains(&p) {
-            out.push(p);
-        }
-    };
-    if let Some(library) = library.filter(|s| !s.as_os_str().is_empty()) {
-        if !library.is_absolute() {
-            return Err(RuntimeLoadError {
-                tried: vec![(library.to_path_buf(), RELATIVE_LIBRARY.to_string())],
-            });
-        }
-        push(library.to_path_buf());
-    }
-    if no_fallback {
-        return Ok(out);
-    }
-    for dir in module_dirs {
-        for name in LIB_NAMES.iter().copied() {
-            push(dir.join(name));
-        }
-    }
-    if let Some(project_lib) = project_lib {
-        push(project_lib.to_path_buf());
-    }
-    Ok(out)
+    paths::library_candidates(library, no_fallback, module_dirs, LIB_NAMES, project_lib).map_err(
+        |relative| RuntimeLoadError {
+            tried: vec![(relative, RELATIVE_LIBRARY.to_string())],
+        },
+    )
 }
 
 /// Tries the candidates in order and returns the first that loads and works.

@@ -96,7 +96,7 @@ impl NullStems {
     }
 }
 
-/// Numeric precision of the models' weights.
+/// Numeric precision of the models' arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Precision {
     /// The float32 files: the exact result.
@@ -104,28 +104,139 @@ pub enum Precision {
     /// The int8 variants of the models that have one (`int8_file` in the manifest: dynamic
     /// int8 quantisation of the LSTM/MatMul weights): faster and smaller, slightly different.
     Int8,
+    /// bfloat16 arithmetic on CPUs that have it (AVX512_BF16 or AMX), through OpenVINO's
+    /// inference-precision hint, for the spectrogram models (the waveform model stays float32,
+    /// see `docs/runtimes.md`): lossy, measured in the README.
+    Bf16,
 }
 
 impl Precision {
-    /// Both precisions, in parameter order.
-    pub const ALL: [Precision; 2] = [Precision::Float32, Precision::Int8];
+    /// Every precision, in code order (appended values keep older codes valid).
+    pub const ALL: [Precision; 3] = [Precision::Float32, Precision::Int8, Precision::Bf16];
 
-    /// `float32` or `int8`.
+    /// `float32`, `int8` or `bf16`.
     pub fn label(self) -> &'static str {
         match self {
             Precision::Float32 => "float32",
             Precision::Int8 => "int8",
+            Precision::Bf16 => "bf16",
         }
     }
 }
 
-/// The models and precision a backend is built for: everything a staged model swap changes.
+/// Which inference runtime runs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RuntimeChoice {
+    /// OpenVINO where it loads (faster on the models here, see the README's Performance
+    /// section), else ONNX Runtime; the status says which ran and why.
+    #[default]
+    Auto,
+    /// ONNX Runtime.
+    OnnxRuntime,
+    /// OpenVINO; when it cannot be loaded ONNX Runtime runs and the status says why.
+    OpenVino,
+}
+
+impl RuntimeChoice {
+    /// Every choice, in code order.
+    pub const ALL: [RuntimeChoice; 3] = [
+        RuntimeChoice::Auto,
+        RuntimeChoice::OnnxRuntime,
+        RuntimeChoice::OpenVino,
+    ];
+
+    /// `auto`, `onnxruntime` or `openvino` (the CLI's spelling).
+    pub fn label(self) -> &'static str {
+        match self {
+            RuntimeChoice::Auto => "auto",
+            RuntimeChoice::OnnxRuntime => "onnxruntime",
+            RuntimeChoice::OpenVino => "openvino",
+        }
+    }
+}
+
+/// The runtime that actually runs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeKind {
+    /// ONNX Runtime.
+    OnnxRuntime,
+    /// OpenVINO.
+    OpenVino,
+}
+
+impl RuntimeKind {
+    /// `ONNX Runtime` or `OpenVINO`, as the status line names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::OnnxRuntime => "ONNX Runtime",
+            RuntimeKind::OpenVino => "OpenVINO",
+        }
+    }
+}
+
+/// What runs for a choice of runtime and precision, given whether OpenVINO loaded (and can do
+/// bf16): the runtime, the precision, and why it differs from what was asked, if it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimePlan {
+    /// The runtime that runs.
+    pub runtime: RuntimeKind,
+    /// The precision it runs at.
+    pub precision: Precision,
+    /// Why the runtime or precision is not the one asked for (empty when it is).
+    pub note: String,
+}
+
+impl RuntimePlan {
+    /// The pure decision: `openvino` is `Ok(has_bf16)` when OpenVINO loaded, else why not.
+    /// bf16 needs OpenVINO and a CPU with bf16; without either the models run float32.
+    pub fn resolve(
+        choice: RuntimeChoice,
+        precision: Precision,
+        openvino: Result<bool, &str>,
+    ) -> Self {
+        let mut note = String::new();
+        let runtime = match (choice, &openvino) {
+            (RuntimeChoice::OnnxRuntime, _) => RuntimeKind::OnnxRuntime,
+            (_, Ok(_)) => RuntimeKind::OpenVino,
+            (RuntimeChoice::OpenVino, Err(why)) => {
+                note = format!("OpenVINO unavailable ({why}): ONNX Runtime runs");
+                RuntimeKind::OnnxRuntime
+            }
+            (RuntimeChoice::Auto, Err(_)) => RuntimeKind::OnnxRuntime,
+        };
+        let mut run = precision;
+        if precision == Precision::Bf16 {
+            let why = match (runtime, openvino) {
+                (RuntimeKind::OnnxRuntime, _) => Some("bf16 needs OpenVINO"),
+                (RuntimeKind::OpenVino, Ok(false)) => Some("this CPU has no bf16"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                run = Precision::Float32;
+                if !note.is_empty() {
+                    note.push_str("; ");
+                }
+                note.push_str(&format!("{why}: float32 runs"));
+            }
+        }
+        Self {
+            runtime,
+            precision: run,
+            note,
+        }
+    }
+}
+
+/// The models, precision and runtime a backend is built for: everything a staged model swap
+/// changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BackendSpec {
     /// Which models run.
     pub model: ModelChoice,
     /// At which precision.
     pub precision: Precision,
+    /// On which runtime.
+    pub runtime: RuntimeChoice,
 }
 
 impl Default for BackendSpec {
@@ -133,6 +244,9 @@ impl Default for BackendSpec {
         Self {
             model: ModelChoice::Full,
             precision: Precision::Float32,
+            // Not Auto yet: the plugin has no runtime parameter so far, and ONNX Runtime is
+            // what every reference check of the plugin and the CLI is made against.
+            runtime: RuntimeChoice::OnnxRuntime,
         }
     }
 }
@@ -142,23 +256,33 @@ impl BackendSpec {
     pub fn code(self) -> u32 {
         let m = ModelChoice::ALL.iter().position(|&c| c == self.model);
         let p = Precision::ALL.iter().position(|&c| c == self.precision);
-        (m.unwrap_or(0) * Precision::ALL.len() + p.unwrap_or(0)) as u32
+        let r = RuntimeChoice::ALL.iter().position(|&c| c == self.runtime);
+        let (np, nr) = (Precision::ALL.len(), RuntimeChoice::ALL.len());
+        ((m.unwrap_or(0) * np + p.unwrap_or(0)) * nr + r.unwrap_or(0)) as u32
     }
 
     /// The spec of a [`Self::code`]; `None` for a code no spec has.
     pub fn from_code(code: u32) -> Option<Self> {
         let code = code as usize;
-        let (m, p) = (code / Precision::ALL.len(), code % Precision::ALL.len());
+        let (np, nr) = (Precision::ALL.len(), RuntimeChoice::ALL.len());
+        let (rest, r) = (code / nr, code % nr);
+        let (m, p) = (rest / np, rest % np);
         Some(Self {
             model: *ModelChoice::ALL.get(m)?,
             precision: Precision::ALL[p],
+            runtime: RuntimeChoice::ALL[r],
         })
     }
 }
 
 impl std::fmt::Display for BackendSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}, {}", self.model.label(), self.precision.label())
+        write!(f, "{}, {}", self.model.label(), self.precision.label())?;
+        // ONNX Runtime is the default; the others are named.
+        if self.runtime != RuntimeChoice::OnnxRuntime {
+            write!(f, ", runtime {}", self.runtime.label())?;
+        }
+        Ok(())
     }
 }
 
@@ -171,14 +295,23 @@ mod tests {
         let mut codes = Vec::new();
         for model in ModelChoice::ALL {
             for precision in Precision::ALL {
-                let spec = BackendSpec { model, precision };
-                assert_eq!(BackendSpec::from_code(spec.code()), Some(spec));
-                codes.push(spec.code());
+                for runtime in RuntimeChoice::ALL {
+                    let spec = BackendSpec {
+                        model,
+                        precision,
+                        runtime,
+                    };
+                    assert_eq!(BackendSpec::from_code(spec.code()), Some(spec));
+                    codes.push(spec.code());
+                }
             }
         }
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), ModelChoice::ALL.len() * Precision::ALL.len());
+        assert_eq!(
+            codes.len(),
+            ModelChoice::ALL.len() * Precision::ALL.len() * RuntimeChoice::ALL.len()
+        );
         assert_eq!(BackendSpec::from_code(u32::MAX), None);
     }
 
@@ -196,5 +329,47 @@ mod tests {
             assert_eq!(NullStems::from_code(n.code()), n);
         }
         assert_eq!(ModelChoice::ALL.last(), Some(&ModelChoice::Karaoke));
+    }
+
+    #[test]
+    fn the_runtime_plan_says_why_it_differs_from_the_choice() {
+        use RuntimeChoice::*;
+        let plan = RuntimePlan::resolve;
+        // OpenVINO loaded, with bf16.
+        let p = plan(Auto, Precision::Bf16, Ok(true));
+        assert_eq!(
+            (p.runtime, p.precision),
+            (RuntimeKind::OpenVino, Precision::Bf16)
+        );
+        assert!(p.note.is_empty());
+        let p = plan(OnnxRuntime, Precision::Float32, Ok(true));
+        assert_eq!(p.runtime, RuntimeKind::OnnxRuntime);
+        assert!(p.note.is_empty());
+        // bf16 asked where it cannot run: float32, and the reason.
+        let p = plan(OnnxRuntime, Precision::Bf16, Ok(true));
+        assert_eq!(
+            (p.runtime, p.precision),
+            (RuntimeKind::OnnxRuntime, Precision::Float32)
+        );
+        assert_eq!(p.note, "bf16 needs OpenVINO: float32 runs");
+        let p = plan(OpenVino, Precision::Bf16, Ok(false));
+        assert_eq!(
+            (p.runtime, p.precision),
+            (RuntimeKind::OpenVino, Precision::Float32)
+        );
+        assert_eq!(p.note, "this CPU has no bf16: float32 runs");
+        // OpenVINO missing: Auto quietly runs ONNX Runtime, an explicit choice says why.
+        let p = plan(Auto, Precision::Int8, Err("not found"));
+        assert_eq!(
+            (p.runtime, p.precision),
+            (RuntimeKind::OnnxRuntime, Precision::Int8)
+        );
+        assert!(p.note.is_empty());
+        let p = plan(OpenVino, Precision::Bf16, Err("not found"));
+        assert_eq!(p.runtime, RuntimeKind::OnnxRuntime);
+        assert_eq!(
+            p.note,
+            "OpenVINO unavailable (not found): ONNX Runtime runs; bf16 needs OpenVINO: float32 runs"
+        );
     }
 }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use crate::config::{Config, SessionOverrides};
 use crate::engine::{BackendFactory, SeparationBackend};
-use crate::ensemble::{EnsembleBackend, SessionConfig, SessionOwner};
+use crate::ensemble::{EnsembleBackend, InferenceRuntime, SessionConfig, SessionOwner};
 use crate::error::one_line;
 use crate::modelset::{find_model_set, find_vocal_set};
-use crate::runtime;
-use crate::selection::{ModelChoice, Precision};
+use crate::selection::{ModelChoice, Precision, RuntimeChoice, RuntimeKind, RuntimePlan};
+use crate::{openvino_runtime, runtime};
 
 /// A factory for the ensemble on the model set in `models` (else the configured folder, else
 /// the default search, see [`crate::modelset::default_model_dirs`]). Every backend it builds
@@ -43,9 +43,27 @@ pub fn ensemble_factory_for(
     Arc::new(move |spec| {
         let runtime = runtime::ensure_loaded(&runtime_config)?;
         let set = find_model_set(models.as_deref())?;
+        // OpenVINO is loaded only when the choice may use it.
+        let openvino = if spec.runtime == RuntimeChoice::OnnxRuntime {
+            Err("not asked for".to_string())
+        } else {
+            openvino_runtime::ensure_loaded(&runtime_config).map_err(|e| e.to_string())
+        };
+        let plan = RuntimePlan::resolve(
+            spec.runtime,
+            spec.precision,
+            openvino
+                .as_ref()
+                .map(|ov| ov.has_bf16)
+                .map_err(String::as_str),
+        );
         let sessions = SessionConfig {
             owner,
-            ..session_config(overrides, spec.precision)
+            ..session_config(overrides, plan.precision)
+        };
+        let inference = match (plan.runtime, &openvino) {
+            (RuntimeKind::OpenVino, Ok(ov)) => InferenceRuntime::OpenVino(ov),
+            _ => InferenceRuntime::Ort(runtime),
         };
         // The Karaoke choice's vocal set: looked for only when it runs; when it cannot be
         // loaded Karaoke runs the full ensemble and says why.
@@ -54,13 +72,14 @@ pub fn ensemble_factory_for(
         } else {
             Err(String::new())
         };
-        let backend = EnsembleBackend::with_vocals(
-            runtime,
+        let mut backend = EnsembleBackend::with_vocals(
+            inference,
             &set,
             spec.model,
             sessions,
             vocals.as_ref().map_err(Clone::clone),
         )?;
+        backend.add_note(&plan.note);
         Ok(Box::new(backend) as Box<dyn SeparationBackend>)
     })
 }
@@ -70,5 +89,6 @@ pub fn ensemble_factory_for(
 pub fn session_config(overrides: SessionOverrides, precision: Precision) -> SessionConfig {
     let mut config = SessionConfig::default().with_overrides(overrides);
     config.int8 |= precision == Precision::Int8;
+    config.bf16 = precision == Precision::Bf16;
     config
 }

@@ -12,7 +12,7 @@ use danna_sep_core::engine::{
     build, factory_of, BackendFactory, BackendState, EngineConfig, EngineShared, InferenceWorker,
     LatencyBudget, SeparationBackend, StreamingEngine, MAX_CONSECUTIVE_FAILURES,
 };
-use danna_sep_core::{BackendSpec, ModelChoice, Precision, STEM_COUNT};
+use danna_sep_core::{BackendSpec, ModelChoice, Precision, RuntimeChoice, STEM_COUNT};
 use danna_sep_testkit::engine::{factory_once, fixed_blocks, max_err, noise, unity_mix, SMALL};
 
 struct Rig {
@@ -305,6 +305,7 @@ fn inference_threads_flush_subnormals_to_zero() {
     r.engine.request_backend(BackendSpec {
         model: ModelChoice::Fast,
         precision: Precision::Float32,
+        runtime: RuntimeChoice::OnnxRuntime,
     });
     r.wait_for("the swap", |s| {
         s.status.swaps_done.load(Ordering::Acquire) == 1

@@ -15,20 +15,25 @@ use danna_sep_core::engine::{
     build, BackendFactory, BackendState, EngineConfig, EngineShared, InferenceWorker,
     LatencyBudget, LatencyTier, SeparationBackend, StreamingEngine,
 };
-use danna_sep_core::{BackendSpec, ModelChoice, ModelSetError, Precision, SeparationError};
+use danna_sep_core::{
+    BackendSpec, ModelChoice, ModelSetError, Precision, RuntimeChoice, SeparationError,
+};
 use danna_sep_testkit::engine::{fixed_blocks, noise, random_blocks, unity_mix, SMALL};
 
 const FULL: BackendSpec = BackendSpec {
     model: ModelChoice::Full,
     precision: Precision::Float32,
+    runtime: RuntimeChoice::OnnxRuntime,
 };
 const FAST: BackendSpec = BackendSpec {
     model: ModelChoice::Fast,
     precision: Precision::Float32,
+    runtime: RuntimeChoice::OnnxRuntime,
 };
 const XUMX: BackendSpec = BackendSpec {
     model: ModelChoice::XUmx,
     precision: Precision::Float32,
+    runtime: RuntimeChoice::OnnxRuntime,
 };
 
 /// Full: stems at half level; Fast: a quarter; X-UMX: cannot be built. Counts the builds.

@@ -18,7 +18,7 @@ use danna_sep_core::config::Config;
 use danna_sep_core::engine::offline::separate_stream_with;
 use danna_sep_core::engine::{build, BackendState, EngineConfig, LatencyBudget, LatencyTier};
 use danna_sep_core::separation::ensemble_factory;
-use danna_sep_core::{BackendSpec, ModelChoice, NullStems, Precision, STEM_COUNT};
+use danna_sep_core::{BackendSpec, ModelChoice, NullStems, Precision, RuntimeChoice, STEM_COUNT};
 use danna_sep_testkit::karaoke::{plucked_chord, speech_or_skip, spleeter_set_or_skip};
 use danna_sep_testkit::runtime::runtime_or_skip;
 use danna_sep_testkit::venv::snr_db;
@@ -26,6 +26,7 @@ use danna_sep_testkit::venv::snr_db;
 const KARAOKE: BackendSpec = BackendSpec {
     model: ModelChoice::Karaoke,
     precision: Precision::Float32,
+    runtime: RuntimeChoice::OnnxRuntime,
 };
 
 fn demo_set() -> PathBuf {

@@ -11,11 +11,11 @@ use crate::engine::StemBuffers;
 use crate::error::SeparationError;
 use crate::modelset::ModelSpec;
 
-use super::session::OrtModel;
+use super::model::InferenceModel;
 
 /// One spectrogram-mask model with its pre-allocated buffers.
 pub struct MaskRunner {
-    model: OrtModel,
+    model: Box<dyn InferenceModel>,
     name: String,
     chunk_frames: Option<usize>,
     min_frames: usize,
@@ -29,7 +29,11 @@ pub struct MaskRunner {
 
 impl MaskRunner {
     /// Wraps an opened model; [`prepare`](Self::prepare) sizes the buffers.
-    pub fn new(name: &str, spec: &ModelSpec, model: OrtModel) -> Result<Self, SeparationError> {
+    pub fn new(
+        name: &str,
+        spec: &ModelSpec,
+        model: Box<dyn InferenceModel>,
+    ) -> Result<Self, SeparationError> {
         if spec.n_fft as usize != crate::dsp::N_FFT || spec.hop as usize != crate::dsp::HOP {
             return Err(SeparationError::model(
                 name,

@@ -24,6 +24,8 @@
 
 mod blend;
 mod mask;
+mod model;
+mod openvino_model;
 mod residual;
 mod session;
 mod vocal;
@@ -31,6 +33,8 @@ mod waveform;
 
 pub use blend::BlendPlan;
 pub use mask::MaskRunner;
+pub use model::InferenceModel;
+pub use openvino_model::OvModel;
 pub use residual::ResidualSplit;
 pub use session::{live_sessions, OrtModel, SessionConfig, SessionOwner};
 pub use vocal::VocalRunner;
@@ -39,10 +43,72 @@ pub use waveform::WaveformRunner;
 use crate::dsp::{frame_count, magnitude, ComplexSpec, MagSpec, StftPlan};
 use crate::engine::{BackendInfo, ModelSetSummary, RuntimeInfo, SeparationBackend, StemBuffers};
 use crate::error::SeparationError;
-use crate::modelset::{ModelKind, ModelSet, VocalSet};
+use crate::modelset::{ModelKind, ModelSet, ModelSpec, VocalSet};
+use crate::openvino_runtime::OvRuntime;
 use crate::runtime::OrtRuntime;
-use crate::selection::{ModelChoice, Precision};
+use crate::selection::{ModelChoice, Precision, RuntimeKind};
 use crate::stems::{STEM_COUNT, VOCALS};
+
+/// The runtime a backend opens its models in.
+#[derive(Debug, Clone, Copy)]
+pub enum InferenceRuntime<'a> {
+    /// ONNX Runtime.
+    Ort(&'a OrtRuntime),
+    /// OpenVINO.
+    OpenVino(&'static OvRuntime),
+}
+
+impl<'a> From<&'a OrtRuntime> for InferenceRuntime<'a> {
+    fn from(runtime: &'a OrtRuntime) -> Self {
+        InferenceRuntime::Ort(runtime)
+    }
+}
+
+impl InferenceRuntime<'_> {
+    /// Which runtime this is.
+    pub fn kind(self) -> RuntimeKind {
+        match self {
+            InferenceRuntime::Ort(_) => RuntimeKind::OnnxRuntime,
+            InferenceRuntime::OpenVino(_) => RuntimeKind::OpenVino,
+        }
+    }
+
+    /// `ONNX Runtime 1.31.1` or `OpenVINO 2026.4.1`.
+    pub fn describe(self) -> String {
+        let version = match self {
+            InferenceRuntime::Ort(rt) => &rt.version,
+            InferenceRuntime::OpenVino(rt) => &rt.version,
+        };
+        format!("{} {version}", self.kind().name())
+    }
+
+    /// Opens one model of a set. `config` says the precision asked for; bf16 applies to the
+    /// spectrogram models only: the waveform model (DemucsSplit) stays float32, because bf16
+    /// wrecks it (4.6 dB SNR against float32 on the demo set, `docs/runtimes.md`).
+    pub fn open(
+        self,
+        name: &str,
+        spec: &ModelSpec,
+        config: SessionConfig,
+    ) -> Result<Box<dyn InferenceModel>, SeparationError> {
+        Ok(match self {
+            InferenceRuntime::Ort(rt) => Box::new(OrtModel::open(rt, name, spec, config)?),
+            InferenceRuntime::OpenVino(rt) => {
+                let precision = match config.precision() {
+                    Precision::Bf16 if spec.kind == ModelKind::Waveform => Precision::Float32,
+                    p => p,
+                };
+                Box::new(OvModel::open(
+                    rt,
+                    name,
+                    spec,
+                    precision,
+                    config.intra_threads,
+                )?)
+            }
+        })
+    }
+}
 
 /// Zeros appended to every window before any model (the tool's 1024-sample right pad, which
 /// makes the iSTFT at least as long as the input).
@@ -85,8 +151,8 @@ struct Karaoke {
 impl EnsembleBackend {
     /// Opens the models `choice` needs from `set` in ONNX Runtime ([`ModelChoice::Karaoke`]
     /// without a vocal set: the full ensemble, see [`Self::with_vocals`]).
-    pub fn new(
-        runtime: &OrtRuntime,
+    pub fn new<'a>(
+        runtime: impl Into<InferenceRuntime<'a>>,
         set: &ModelSet,
         choice: ModelChoice,
         config: SessionConfig,
@@ -102,24 +168,21 @@ impl EnsembleBackend {
 
     /// [`Self::new`] with the vocal set the Karaoke choice runs, or why there is none (then
     /// Karaoke runs the full ensemble and the description says so). Other choices ignore it.
-    pub fn with_vocals(
-        runtime: &OrtRuntime,
+    pub fn with_vocals<'a>(
+        runtime: impl Into<InferenceRuntime<'a>>,
         set: &ModelSet,
         choice: ModelChoice,
         config: SessionConfig,
         vocals: Result<&VocalSet, String>,
     ) -> Result<Self, SeparationError> {
+        let runtime = runtime.into();
         let plan = BlendPlan::for_choice(set, choice)?;
         let mut slots = Vec::with_capacity(plan.len());
-        let (mut int8, mut float) = (Vec::new(), Vec::new());
+        let mut precisions: Vec<(String, Precision)> = Vec::new();
         for (name, _) in plan.iter() {
             let spec = &set.models[name];
-            let model = OrtModel::open(runtime, name, spec, config)?;
-            if model.is_int8() {
-                int8.push(name);
-            } else {
-                float.push(name);
-            }
+            let model = runtime.open(name, spec, config)?;
+            precisions.push((name.to_string(), model.precision()));
             let runner = match spec.kind {
                 ModelKind::SpectrogramMask => Runner::Mask(MaskRunner::new(name, spec, model)?),
                 ModelKind::Waveform => Runner::Waveform(WaveformRunner::new(name, spec, model)),
@@ -139,7 +202,6 @@ impl EnsembleBackend {
         }
         let mut karaoke = None;
         let mut vocal_note = String::new();
-        let mut vocal_model = None;
         if choice == ModelChoice::Karaoke {
             match vocals {
                 Ok(vs) => {
@@ -148,14 +210,14 @@ impl EnsembleBackend {
                         int8: false,
                         ..config
                     };
-                    let model = OrtModel::open(runtime, &vs.model_name, &vs.model, float)?;
+                    let model = runtime.open(&vs.model_name, &vs.model, float)?;
+                    precisions.push((vs.model_name.clone(), model.precision()));
                     karaoke = Some(Karaoke {
                         vocal: VocalRunner::new(&vs.model_name, &vs.model, model)?,
                         split: ResidualSplit::default(),
                         vocals: [Vec::new(), Vec::new()],
                         acc: [Vec::new(), Vec::new()],
                     });
-                    vocal_model = Some(vs.model_name.clone());
                     vocal_note = format!(
                         "; Karaoke: {}; drums/bass/other split from the ensemble",
                         vs.describe()
@@ -168,12 +230,12 @@ impl EnsembleBackend {
             }
         }
         let description = format!(
-            "model set '{}' ({}), {}: ONNX Runtime {}, {}{}",
+            "model set '{}' ({}), {}: {}, {}{}",
             set.name,
             plan.describe(),
             set.provenance.origin,
-            runtime.version,
-            describe_precision(config, &int8, &float),
+            runtime.describe(),
+            describe_precision(config, &precisions[..plan.len()]),
             vocal_note,
         );
         let info = BackendInfo {
@@ -181,22 +243,9 @@ impl EnsembleBackend {
             // The worker sets the spec it asked for.
             spec: None,
             model_set: Some(ModelSetSummary::of(set)),
-            runtime: RuntimeInfo::Loaded {
-                version: runtime.version.clone(),
-                path: runtime.path.clone(),
-            },
-            models: plan
-                .iter()
-                .map(|(name, _)| {
-                    let p = if int8.contains(&name) {
-                        Precision::Int8
-                    } else {
-                        Precision::Float32
-                    };
-                    (name.to_string(), p)
-                })
-                .chain(vocal_model.map(|m| (m, Precision::Float32)))
-                .collect(),
+            runtime: RuntimeInfo::current(),
+            inference: Some(runtime.kind()),
+            models: precisions,
             error: None,
         };
         let kinds = |mask: bool| {
@@ -227,31 +276,56 @@ impl EnsembleBackend {
                 .any(|s| matches!(s.runner, Runner::Mask(_)))
     }
 
+    /// Appends `note` (why the runtime or precision differs from the choice) to the
+    /// description; nothing when it is empty.
+    pub fn add_note(&mut self, note: &str) {
+        if !note.is_empty() {
+            self.info.description.push_str(&format!(" ({note})"));
+        }
+    }
+
     /// Whether the Karaoke choice runs its vocal model (false: it fell back to the ensemble).
     pub fn has_vocal_model(&self) -> bool {
         self.karaoke.is_some()
     }
 }
 
-/// `config.describe()`, saying which models actually run int8 when int8 was asked for.
-fn describe_precision(config: SessionConfig, int8: &[&str], float: &[&str]) -> String {
-    if !config.int8 || float.is_empty() {
+/// `config.describe()`, saying which models actually run at the lossy precision asked for
+/// (`models`: each of the plan's models with the precision it runs at).
+fn describe_precision(config: SessionConfig, models: &[(String, Precision)]) -> String {
+    let asked = config.precision();
+    let names = |lossy: bool| -> Vec<&str> {
+        models
+            .iter()
+            .filter(|(_, p)| (*p == asked) == lossy)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    };
+    let (lossy, float) = (names(true), names(false));
+    if asked == Precision::Float32 || float.is_empty() {
         return config.describe();
     }
-    let float_only = SessionConfig {
+    let schedule = SessionConfig {
         int8: false,
+        bf16: false,
         ..config
+    }
+    .describe();
+    let (what, none) = match asked {
+        Precision::Int8 => ("int8 LSTM/MatMul", "no int8 file"),
+        _ => ("bf16", "float32 for the waveform model"),
     };
-    if int8.is_empty() {
-        return format!(
-            "{}, float32 (no int8 files in the set)",
-            float_only.describe()
-        );
+    if lossy.is_empty() {
+        let why = if asked == Precision::Int8 {
+            "no int8 files in the set"
+        } else {
+            "no model takes bf16 here"
+        };
+        return format!("{schedule}, float32 ({why})");
     }
     format!(
-        "{}, int8 LSTM/MatMul for {} ({} float32: no int8 file)",
-        float_only.describe(),
-        int8.join(", "),
+        "{schedule}, {what} for {} ({} float32: {none})",
+        lossy.join(", "),
         float.join(", ")
     )
 }
@@ -413,8 +487,8 @@ impl SeparationBackend for EnsembleBackend {
 /// Separates a whole clip at the model rate in one window: the original tool's recipe with
 /// whole-track statistics (for short clips and parity tests; the CLI streams instead, with
 /// bounded memory). Memory grows with the clip length.
-pub fn separate_clip(
-    runtime: &OrtRuntime,
+pub fn separate_clip<'a>(
+    runtime: impl Into<InferenceRuntime<'a>>,
     set: &ModelSet,
     choice: ModelChoice,
     config: SessionConfig,

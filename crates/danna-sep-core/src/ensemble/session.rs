@@ -15,6 +15,9 @@ use crate::config::SessionOverrides;
 use crate::error::SeparationError;
 use crate::modelset::ModelSpec;
 use crate::runtime::OrtRuntime;
+use crate::selection::{Precision, RuntimeKind};
+
+use super::model::InferenceModel;
 
 /// How ONNX Runtime sessions are configured and how the ensemble schedules its models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,9 @@ pub struct SessionConfig {
     /// smaller) where the model set has one; lossy, so off unless the user chooses it. Models
     /// without an int8 file run in float32.
     pub int8: bool,
+    /// Run the spectrogram models in bf16 (OpenVINO only, on CPUs with bf16; ONNX Runtime
+    /// ignores it). Lossy, so off unless the user chooses it.
+    pub bf16: bool,
     /// The engine whose models these are: its models share sessions with each other (and
     /// with the backend a staged swap replaces), and get sessions of their own while a file's
     /// pool has room (see [`Self::pool_size`]).
@@ -55,6 +61,7 @@ impl Default for SessionConfig {
             parallel_models: cores >= 2,
             memory_arena: true,
             int8: false,
+            bf16: false,
             owner: SessionOwner::default(),
             // One engine per core runs without waiting for another.
             pool_size: cores,
@@ -80,6 +87,17 @@ impl SessionConfig {
         self
     }
 
+    /// The precision asked for: int8 wins over bf16 (`DANNA_SEP_INT8=1` forces int8).
+    pub fn precision(&self) -> Precision {
+        if self.int8 {
+            Precision::Int8
+        } else if self.bf16 {
+            Precision::Bf16
+        } else {
+            Precision::Float32
+        }
+    }
+
     /// Threads the ensemble keeps busy at most (for the status line).
     pub fn describe(&self) -> String {
         let plural = |n: usize| if n == 1 { "" } else { "s" };
@@ -89,10 +107,10 @@ impl SessionConfig {
         } else {
             format!("models in sequence, {t} thread{}", plural(t))
         };
-        if self.int8 {
-            format!("{schedule}, int8 LSTM/MatMul")
-        } else {
-            schedule
+        match self.precision() {
+            Precision::Int8 => format!("{schedule}, int8 LSTM/MatMul"),
+            Precision::Bf16 => format!("{schedule}, bf16"),
+            Precision::Float32 => schedule,
         }
     }
 }
@@ -296,15 +314,24 @@ impl OrtModel {
             bound: None,
         })
     }
+}
 
-    /// Whether this model runs its int8 variant.
-    pub fn is_int8(&self) -> bool {
-        self.int8
+impl InferenceModel for OrtModel {
+    fn runtime(&self) -> RuntimeKind {
+        RuntimeKind::OnnxRuntime
+    }
+
+    fn precision(&self) -> Precision {
+        if self.int8 {
+            Precision::Int8
+        } else {
+            Precision::Float32
+        }
     }
 
     /// Pre-allocates and binds the input and output tensors for one shape; runs with exactly
     /// this input shape then reuse them.
-    pub fn bind(
+    fn bind(
         &mut self,
         input_shape: &[usize],
         output_shape: &[usize],
@@ -340,15 +367,14 @@ impl OrtModel {
         Ok(())
     }
 
-    /// Runs the model on `input` of shape `shape` and hands the output (its shape and data) to
-    /// `read`. Uses the bound tensors when `shape` is the bound shape, otherwise lets ONNX
-    /// Runtime allocate (whole-clip runs with ragged last chunks).
-    pub fn run<R>(
+    /// Uses the bound tensors when `shape` is the bound shape, otherwise lets ONNX Runtime
+    /// allocate (whole-clip runs with ragged last chunks).
+    fn run_with(
         &mut self,
         input: &[f32],
         shape: &[usize],
-        read: impl FnOnce(&[i64], &[f32]) -> R,
-    ) -> Result<R, SeparationError> {
+        read: &mut dyn FnMut(&[i64], &[f32]),
+    ) -> Result<(), SeparationError> {
         let name = &self.name;
         let mut session = self.shared.session.lock();
         if let Some(bound) = self.bound.as_mut().filter(|b| b.input_shape == shape) {
@@ -358,7 +384,8 @@ impl OrtModel {
                 .map_err(|e| err(name, "inference", e))?;
             drop(session);
             let (out_shape, data) = bound.output.extract_tensor();
-            return Ok(read(out_shape, data));
+            read(out_shape, data);
+            return Ok(());
         }
         let tensor = TensorRef::from_array_view((shape.to_vec(), input))
             .map_err(|e| err(name, "wrapping the input", e))?;
@@ -368,7 +395,8 @@ impl OrtModel {
         let (out_shape, data) = outputs[self.output_name.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(|e| err(name, "reading the output", e))?;
-        Ok(read(out_shape, data))
+        read(out_shape, data);
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::SeparationError;
 use crate::modelset::{ModelSpec, VOCAL_STEMS};
 
 use super::mask::{check_output_shape, lay_out_frames};
-use super::session::OrtModel;
+use super::model::InferenceModel;
 
 /// Longest chunk the model is run on (Spleeter's `T`).
 pub const CHUNK_FRAMES: usize = 512;
@@ -24,7 +24,7 @@ const SOURCES: usize = VOCAL_STEMS.len();
 
 /// The vocal model with its pre-allocated buffers.
 pub struct VocalRunner {
-    model: OrtModel,
+    model: Box<dyn InferenceModel>,
     name: String,
     bins: usize,
     multiple: usize,
@@ -38,7 +38,11 @@ pub struct VocalRunner {
 
 impl VocalRunner {
     /// Wraps an opened model; [`prepare`](Self::prepare) sizes the buffers.
-    pub fn new(name: &str, spec: &ModelSpec, model: OrtModel) -> Result<Self, SeparationError> {
+    pub fn new(
+        name: &str,
+        spec: &ModelSpec,
+        model: Box<dyn InferenceModel>,
+    ) -> Result<Self, SeparationError> {
         let bins = spec.max_bins as usize;
         if spec.n_fft as usize != crate::dsp::N_FFT
             || spec.hop as usize != crate::dsp::HOP

@@ -13,7 +13,7 @@ use crate::error::SeparationError;
 use crate::modelset::ModelSpec;
 use crate::stems::STEM_COUNT;
 
-use super::session::OrtModel;
+use super::model::InferenceModel;
 use super::RIGHT_PAD;
 
 /// Zeros in front of the audio (the tool's `max_shift`).
@@ -23,7 +23,7 @@ pub const CLAMP: f32 = 0.99;
 
 /// One waveform model with its pre-allocated input.
 pub struct WaveformRunner {
-    model: OrtModel,
+    model: Box<dyn InferenceModel>,
     name: String,
     spec: ModelSpec,
     /// Model input `(1, 2, n)`.
@@ -32,7 +32,7 @@ pub struct WaveformRunner {
 
 impl WaveformRunner {
     /// Wraps an opened model; [`prepare`](Self::prepare) sizes the buffers.
-    pub fn new(name: &str, spec: &ModelSpec, model: OrtModel) -> Self {
+    pub fn new(name: &str, spec: &ModelSpec, model: Box<dyn InferenceModel>) -> Self {
         Self {
             model,
             name: name.to_string(),
