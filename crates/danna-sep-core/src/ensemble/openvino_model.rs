@@ -44,10 +44,6 @@ pub struct OvModel {
     bound: Option<Bound>,
 }
 
-fn err(model: &str, what: &str, e: impl std::fmt::Display) -> SeparationError {
-    SeparationError::model(model, what, e)
-}
-
 impl OvModel {
     /// Reads `spec.path` (or `spec.int8_path` for [`Precision::Int8`] where the model has
     /// one), checks its inputs and outputs against the manifest and compiles it at
@@ -71,10 +67,10 @@ impl OvModel {
             p => p,
         };
         let opening = |e: openvino::InferenceError| {
-            err(name, &format!("opening {} in OpenVINO", path.display()), e)
+            SeparationError::model(name, &format!("opening {} in OpenVINO", path.display()), e)
         };
         let path_str = path.to_str().ok_or_else(|| {
-            err(
+            SeparationError::model(
                 name,
                 "opening",
                 format!("{} is not valid UTF-8", path.display()),
@@ -154,16 +150,18 @@ fn infer_and_read(
     request: &mut InferRequest,
     read: &mut dyn FnMut(&[i64], &[f32]),
 ) -> Result<(), SeparationError> {
-    request.infer().map_err(|e| err(name, "inference", e))?;
+    request
+        .infer()
+        .map_err(|e| SeparationError::model(name, "inference", e))?;
     let output = request
         .get_output_tensor_by_index(0)
-        .map_err(|e| err(name, "reading the output", e))?;
+        .map_err(|e| SeparationError::model(name, "reading the output", e))?;
     let shape = output
         .get_shape()
-        .map_err(|e| err(name, "reading the output", e))?;
+        .map_err(|e| SeparationError::model(name, "reading the output", e))?;
     let data = output
         .get_data::<f32>()
-        .map_err(|e| err(name, "reading the output", e))?;
+        .map_err(|e| SeparationError::model(name, "reading the output", e))?;
     read(shape.get_dimensions(), data);
     Ok(())
 }
@@ -183,7 +181,9 @@ impl InferenceModel for OvModel {
         _output_shape: &[usize],
     ) -> Result<(), SeparationError> {
         let name = self.name.clone();
-        let binding = |e: openvino::InferenceError| err(&name, "compiling for the window", e);
+        let binding = |e: openvino::InferenceError| {
+            SeparationError::model(&name, "compiling for the window", e)
+        };
         let shape = dims(input_shape);
         let static_shape = PartialShape::new_static(shape.len() as i64, &shape).map_err(binding)?;
         let mut core = self.runtime.core.lock();
@@ -216,11 +216,12 @@ impl InferenceModel for OvModel {
             bound
                 .input
                 .get_data_mut::<f32>()
-                .map_err(|e| err(name, "writing the input", e))?
+                .map_err(|e| SeparationError::model(name, "writing the input", e))?
                 .copy_from_slice(input);
             return infer_and_read(name, &mut bound.compiled.request, read);
         }
-        let wrap = |e: openvino::InferenceError| err(name, "wrapping the input", e);
+        let wrap =
+            |e: openvino::InferenceError| SeparationError::model(name, "wrapping the input", e);
         let mut tensor = Tensor::new(ElementType::F32, &Shape::new(&dims(shape)).map_err(wrap)?)
             .map_err(wrap)?;
         tensor
