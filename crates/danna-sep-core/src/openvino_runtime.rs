@@ -114,29 +114,37 @@ fn load_first(candidates: &[PathBuf]) -> Result<OvRuntime, OvLoadError> {
     for path in candidates {
         match try_load(path) {
             Ok(runtime) => return Ok(runtime),
-            Err(reason) => tried.push((path.clone(), collapse_whitespace(&reason))),
-        }
-        // `openvino-sys` keeps the first library it opened for the process; a later
-        // candidate would only pretend to load.
-        if openvino_sys::library::load().is_ok() {
-            break;
+            Err((reason, adopted)) => {
+                tried.push((path.clone(), collapse_whitespace(&reason)));
+                // `openvino-sys` keeps the first library it opened for the process; a later
+                // candidate would only pretend to load.
+                if adopted {
+                    break;
+                }
+            }
         }
     }
     Err(OvLoadError { tried })
 }
 
-fn try_load(path: &Path) -> Result<OvRuntime, String> {
+/// Loads one candidate; the error says why, and whether `openvino-sys` adopted the library
+/// before it failed.
+fn try_load(path: &Path) -> Result<OvRuntime, (String, bool)> {
     if !path.is_file() {
-        return Err("not found".into());
+        return Err(("not found".into(), false));
     }
+    // Inside `catch_unwind`: `openvino-sys` panics where a symbol is missing (a library that
+    // is not OpenVINO's), and that must not take down the host.
     std::panic::catch_unwind(|| {
-        openvino_sys::library::load_from(path)?;
-        let core = Core::new().map_err(|e| format!("creating the OpenVINO core failed: {e}"))?;
+        openvino_sys::library::load_from(path).map_err(|e| (e, false))?;
+        let adopted = |e: String| (e, true);
+        let core =
+            Core::new().map_err(|e| adopted(format!("creating the OpenVINO core failed: {e}")))?;
         let version = openvino::version().build_number;
         let version = version.split('-').next().unwrap_or_default().to_string();
         let capabilities = core
             .get_property(&DeviceType::CPU, &PropertyKey::DeviceCapabilities)
-            .map_err(|e| format!("the CPU device does not answer: {e}"))?;
+            .map_err(|e| adopted(format!("the CPU device does not answer: {e}")))?;
         Ok(OvRuntime {
             path: path.to_path_buf(),
             version,
@@ -144,5 +152,5 @@ fn try_load(path: &Path) -> Result<OvRuntime, String> {
             core: Mutex::new(core),
         })
     })
-    .unwrap_or_else(|_| Err("openvino panicked while loading".into()))
+    .unwrap_or_else(|_| Err(("openvino panicked while loading".into(), true)))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::modelset::{ModelSet, WeightsKind};
 use crate::runtime;
-use crate::selection::{BackendSpec, Precision, RuntimeKind};
+use crate::selection::{BackendSpec, Precision};
 
 /// The loaded model set, as far as the user needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +72,6 @@ pub struct BackendInfo {
     pub model_set: Option<ModelSetSummary>,
     /// ONNX Runtime.
     pub runtime: RuntimeInfo,
-    /// The runtime the models run on (`None`: no models).
-    pub inference: Option<RuntimeKind>,
     /// Each model that runs, with the precision it actually runs at.
     pub models: Vec<(String, Precision)>,
     /// Why the backend failed (state Failed), or why the last model swap did not happen while
@@ -89,7 +87,6 @@ impl BackendInfo {
             spec: None,
             model_set: None,
             runtime: RuntimeInfo::current(),
-            inference: None,
             models: Vec::new(),
             error: None,
         }
@@ -102,7 +99,6 @@ impl BackendInfo {
             spec: Some(spec),
             model_set: None,
             runtime: RuntimeInfo::current(),
-            inference: None,
             models: Vec::new(),
             error: Some(reason),
         }

@@ -244,7 +244,6 @@ impl EnsembleBackend {
             spec: None,
             model_set: Some(ModelSetSummary::of(set)),
             runtime: RuntimeInfo::current(),
-            inference: Some(runtime.kind()),
             models: precisions,
             error: None,
         };
@@ -313,7 +312,7 @@ fn describe_precision(config: SessionConfig, models: &[(String, Precision)]) -> 
     .describe();
     let (what, none) = match asked {
         Precision::Int8 => ("int8 LSTM/MatMul", "no int8 file"),
-        _ => ("bf16", "float32 for the waveform model"),
+        _ => ("bf16", "a waveform model"),
     };
     if lossy.is_empty() {
         let why = if asked == Precision::Int8 {

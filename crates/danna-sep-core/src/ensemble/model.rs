@@ -6,14 +6,11 @@
 //! audio thread; `run` may allocate when the shape is not the bound one.
 
 use crate::error::SeparationError;
-use crate::selection::{Precision, RuntimeKind};
+use crate::selection::Precision;
 
 /// One ONNX model of a model set with one float input and one float output, opened in a
 /// runtime.
 pub trait InferenceModel: Send {
-    /// The runtime it runs on.
-    fn runtime(&self) -> RuntimeKind;
-
     /// The precision it actually runs at (float32 where a lossy variant was asked for but the
     /// model has none or does not take it).
     fn precision(&self) -> Precision;

@@ -16,7 +16,7 @@ use openvino::{
 use crate::error::SeparationError;
 use crate::modelset::ModelSpec;
 use crate::openvino_runtime::OvRuntime;
-use crate::selection::{Precision, RuntimeKind};
+use crate::selection::Precision;
 
 use super::model::InferenceModel;
 
@@ -167,10 +167,6 @@ fn infer_and_read(
 }
 
 impl InferenceModel for OvModel {
-    fn runtime(&self) -> RuntimeKind {
-        RuntimeKind::OpenVino
-    }
-
     fn precision(&self) -> Precision {
         self.precision
     }

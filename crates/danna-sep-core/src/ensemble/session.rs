@@ -15,7 +15,7 @@ use crate::config::SessionOverrides;
 use crate::error::SeparationError;
 use crate::modelset::ModelSpec;
 use crate::runtime::OrtRuntime;
-use crate::selection::{Precision, RuntimeKind};
+use crate::selection::Precision;
 
 use super::model::InferenceModel;
 
@@ -317,10 +317,6 @@ impl OrtModel {
 }
 
 impl InferenceModel for OrtModel {
-    fn runtime(&self) -> RuntimeKind {
-        RuntimeKind::OnnxRuntime
-    }
-
     fn precision(&self) -> Precision {
         if self.int8 {
             Precision::Int8
