@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench engine -- models  --models DIR [--threads 1,2] [--seconds 6] [--repeats 3]
+//!                                       [--runtimes ort,openvino]
 //! cargo bench --bench engine -- dsp     [--seconds 6]
 //! cargo bench --bench engine -- stream  --models DIR [--tiers live,balanced,studio,offline]
 //!                                       [--seconds 60] [--rate 48000] [--input WAV]
@@ -12,6 +13,11 @@
 //! cargo bench --bench engine -- realtime --models DIR [--tier balanced] [--seconds 600]
 //! cargo bench --bench engine -- instances --models DIR [--tier balanced] [--windows 6]
 //! ```
+//!
+//! `stream`, `realtime` and `quality` take `--runtime ort|openvino` and `--precision
+//! float32|int8|bf16` (default ONNX Runtime, float32); `models` runs every runtime of
+//! `--runtimes` that loads, at every precision it offers on this CPU. Every record names the
+//! runtime and precision it ran.
 //!
 //! CPU time is the whole process's user + system time (`getrusage`), so it counts every
 //! ONNX Runtime thread, spinning included; "RTF" is wall seconds per audio second.
@@ -30,11 +36,12 @@ use danna_sep_core::engine::{
     SeparationBackend, StemBuffers, TierSpec, MODEL_RATE,
 };
 use danna_sep_core::ensemble::{
-    separate_clip, EnsembleBackend, SessionConfig, SessionOwner, RIGHT_PAD,
+    separate_clip, EnsembleBackend, InferenceRuntime, SessionConfig, SessionOwner, RIGHT_PAD,
 };
 use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::openvino_runtime::{self, OvRuntime};
 use danna_sep_core::runtime::{self, OrtRuntime};
-use danna_sep_core::{BackendSpec, ModelChoice};
+use danna_sep_core::{BackendSpec, ModelChoice, Precision};
 use danna_sep_testkit::signals as signal;
 use serde_json::json;
 
@@ -163,61 +170,74 @@ fn choices(set: &ModelSet) -> Vec<(String, ModelChoice)> {
     out
 }
 
-/// Real-time factor of each model alone and of the ensemble, on one window of `--seconds`.
+/// Real-time factor of each model alone and of the ensemble, on one window of `--seconds`, on
+/// every runtime of `--runtimes` that loads and at every precision it offers here.
 fn bench_models(args: &Args) {
     let (dir, set) = load_set(args);
     let seconds: f64 = arg(args, "seconds", 6.0);
     let repeats: usize = arg(args, "repeats", 3);
     let frames = (seconds * MODEL_RATE as f64) as usize;
     let mix = mixture(args, frames);
+    let runtimes: Vec<Inference> = list(args, "runtimes", "ort,openvino")
+        .iter()
+        .filter_map(|name| Inference::named(name))
+        .collect();
     for threads in list(args, "threads", "1,2") {
         let threads: usize = threads.parse().expect("--threads 1,2");
-        for (name, choice) in choices(&set) {
-            let ensembles = matches!(choice, ModelChoice::Full | ModelChoice::Fast);
-            let has_int8 = if ensembles {
-                set.models.values().any(|m| m.int8_path.is_some())
-            } else {
-                set.models[&name].int8_path.is_some()
-            };
-            // (parallel, int8): sequential and parallel schedules, each int8 where possible.
-            let mut variants = vec![(false, false)];
-            if ensembles {
-                variants.push((true, false));
-            }
-            if has_int8 {
-                variants.push((ensembles, true));
-            }
-            for (parallel_models, int8) in variants {
-                let config = SessionConfig {
-                    intra_threads: threads,
-                    parallel_models,
-                    memory_arena: true,
-                    int8,
-                    ..SessionConfig::default()
+        for &inference in &runtimes {
+            for (name, choice) in choices(&set) {
+                let ensembles = matches!(choice, ModelChoice::Full | ModelChoice::Fast);
+                let has_int8 = if ensembles {
+                    set.models.values().any(|m| m.int8_path.is_some())
+                } else {
+                    set.models[&name].int8_path.is_some()
                 };
-                let mut backend =
-                    EnsembleBackend::new(ort(), &set, choice, config).expect("backend");
-                backend.prepare(frames).expect("prepare");
-                let mut stems = StemBuffers::new(frames);
-                let mut run = || {
-                    backend
-                        .separate([&mix[0], &mix[1]], &mut stems)
-                        .expect("separate")
-                };
-                run(); // warm-up: first-run allocations and kernel selection
-                let (walls, cpus): (Vec<f64>, Vec<f64>) =
-                    (0..repeats).map(|_| measure(&mut run)).unzip();
-                let (wall, cpu) = (median(walls), median(cpus));
-                eprintln!(
-                    "{name:7} threads {threads} parallel {parallel_models:5} int8 {int8:5}: RTF {:.3}, CPU {:.3} s/s",
-                    wall / seconds,
-                    cpu / seconds
-                );
-                emit(json!({
-                    "kind": "model", "models": dir, "model": name, "threads": threads,
-                    "parallel": parallel_models, "int8": int8, "window_s": seconds,
-                    "rtf": wall / seconds, "cpu_per_audio_s": cpu / seconds,
-                }));
+                // (parallel, precision): sequential and parallel schedules, then each lossy
+                // precision this runtime offers, parallel for the ensembles.
+                let mut variants = vec![(false, Precision::Float32)];
+                if ensembles {
+                    variants.push((true, Precision::Float32));
+                }
+                if has_int8 {
+                    variants.push((ensembles, Precision::Int8));
+                }
+                if inference.has_bf16() {
+                    variants.push((ensembles, Precision::Bf16));
+                }
+                for (parallel_models, precision) in variants {
+                    let config = SessionConfig {
+                        intra_threads: threads,
+                        parallel_models,
+                        memory_arena: true,
+                        ..with_precision(SessionConfig::default(), precision)
+                    };
+                    let mut backend =
+                        EnsembleBackend::new(inference.runtime(), &set, choice, config)
+                            .expect("backend");
+                    backend.prepare(frames).expect("prepare");
+                    let mut stems = StemBuffers::new(frames);
+                    let mut run = || {
+                        backend
+                            .separate([&mix[0], &mix[1]], &mut stems)
+                            .expect("separate")
+                    };
+                    run(); // warm-up: first-run allocations and kernel selection
+                    let (walls, cpus): (Vec<f64>, Vec<f64>) =
+                        (0..repeats).map(|_| measure(&mut run)).unzip();
+                    let (wall, cpu) = (median(walls), median(cpus));
+                    let (rt, p) = (inference.label(), precision.label());
+                    eprintln!(
+                        "{name:7} {rt:8} threads {threads} parallel {parallel_models:5} {p:7}: RTF {:.3}, CPU {:.3} s/s",
+                        wall / seconds,
+                        cpu / seconds
+                    );
+                    emit(json!({
+                        "kind": "model", "models": dir, "model": name, "threads": threads,
+                        "parallel": parallel_models, "int8": precision == Precision::Int8,
+                        "runtime": rt, "precision": p, "window_s": seconds,
+                        "rtf": wall / seconds, "cpu_per_audio_s": cpu / seconds,
+                    }));
+                }
             }
         }
     }
@@ -284,16 +304,87 @@ fn ort() -> &'static OrtRuntime {
     runtime::ensure_loaded(&Config::from_env().runtime).expect("ONNX Runtime")
 }
 
-/// A factory for `choice` whatever spec it is asked for (the benchmarks never swap).
-fn factory(set: &ModelSet, choice: ModelChoice, config: SessionConfig) -> BackendFactory {
+/// OpenVINO from where the plugin would load it; `None` (and why, on stderr) when it cannot.
+fn openvino() -> Option<&'static OvRuntime> {
+    openvino_runtime::ensure_loaded(&Config::from_env().runtime)
+        .map_err(|e| eprintln!("OpenVINO: {e}"))
+        .ok()
+}
+
+/// The inference runtime a measurement runs on.
+#[derive(Clone, Copy)]
+enum Inference {
+    Ort,
+    OpenVino(&'static OvRuntime),
+}
+
+impl Inference {
+    /// `ort` or `openvino`; `None` for OpenVINO when it does not load here.
+    fn named(name: &str) -> Option<Self> {
+        match name {
+            "ort" => Some(Inference::Ort),
+            "openvino" => openvino().map(Inference::OpenVino),
+            other => panic!("unknown runtime '{other}' (ort or openvino)"),
+        }
+    }
+
+    /// `--runtime` (default `ort`); ONNX Runtime when OpenVINO is asked for and does not load
+    /// (the records name what ran).
+    fn from_args(args: &Args) -> Self {
+        let name = args.get("runtime").map_or("ort", String::as_str);
+        Self::named(name).unwrap_or_else(|| {
+            eprintln!("--runtime {name} does not load here: ONNX Runtime runs");
+            Inference::Ort
+        })
+    }
+
+    fn runtime(self) -> InferenceRuntime<'static> {
+        match self {
+            Inference::Ort => InferenceRuntime::Ort(ort()),
+            Inference::OpenVino(ov) => InferenceRuntime::OpenVino(ov),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Inference::Ort => "ort",
+            Inference::OpenVino(_) => "openvino",
+        }
+    }
+
+    /// Whether bf16 runs here: OpenVINO on a CPU with bf16.
+    fn has_bf16(self) -> bool {
+        matches!(self, Inference::OpenVino(ov) if ov.has_bf16)
+    }
+}
+
+/// `config` at `precision` (int8 files, or bf16 arithmetic).
+fn with_precision(config: SessionConfig, precision: Precision) -> SessionConfig {
+    SessionConfig {
+        int8: precision == Precision::Int8,
+        bf16: precision == Precision::Bf16,
+        ..config
+    }
+}
+
+/// A factory for `choice` on `inference` whatever spec it is asked for (the benchmarks never
+/// swap).
+fn factory(
+    set: &ModelSet,
+    choice: ModelChoice,
+    config: SessionConfig,
+    inference: Inference,
+) -> BackendFactory {
     let set = set.clone();
     Arc::new(move |_| {
-        let backend = EnsembleBackend::new(ort(), &set, choice, config)?;
+        let backend = EnsembleBackend::new(inference.runtime(), &set, choice, config)?;
         Ok(Box::new(backend) as Box<dyn SeparationBackend>)
     })
 }
 
-fn config_from(args: &Args) -> SessionConfig {
+/// `--threads`, `--parallel` and `--precision` (float32, int8 or bf16; float32 where bf16 does
+/// not run on `inference`, as the plugin does).
+fn config_from(args: &Args, inference: Inference) -> SessionConfig {
     let mut config = SessionConfig::default();
     if let Some(t) = args.get("threads") {
         config.intra_threads = t.parse().expect("--threads N");
@@ -301,7 +392,23 @@ fn config_from(args: &Args) -> SessionConfig {
     if let Some(p) = args.get("parallel") {
         config.parallel_models = p == "1" || p == "true";
     }
-    config
+    let mut precision = precision_from(args);
+    if precision == Precision::Bf16 && !inference.has_bf16() {
+        eprintln!(
+            "bf16 does not run on {} here: float32 runs",
+            inference.label()
+        );
+        precision = Precision::Float32;
+    }
+    with_precision(config, precision)
+}
+
+fn precision_from(args: &Args) -> Precision {
+    let name = args.get("precision").map_or("float32", String::as_str);
+    *Precision::ALL
+        .iter()
+        .find(|p| p.label() == name)
+        .unwrap_or_else(|| panic!("--precision {name}: float32, int8 or bf16"))
 }
 
 /// Runs `mix` through the streaming engine in offline mode (every window computed, no timing)
@@ -325,13 +432,14 @@ fn bench_stream(args: &Args) {
     let rate: u32 = arg(args, "rate", 48_000);
     let choice = choice_named(args.get("model").map_or("full", String::as_str))
         .expect("--model full|fast|xumx|unet|demucs");
-    let config = config_from(args);
+    let inference = Inference::from_args(args);
+    let config = config_from(args, inference);
     let mix = mixture(args, (seconds * rate as f64) as usize);
     for tier in list(args, "tiers", "live,balanced,studio,offline") {
         let spec = tier_spec(&tier);
         let budget = LatencyBudget::from_spec(spec, rate, 512);
         // Model loading happens on the worker inside the measurement (a few seconds at most).
-        let backend_factory = factory(&set, choice, config);
+        let backend_factory = factory(&set, choice, config, inference);
         let mut windows = 0;
         let (wall, cpu) = measure(|| {
             windows = stream_through(budget, backend_factory, &mix).1;
@@ -340,7 +448,9 @@ fn bench_stream(args: &Args) {
         // windows past the end): the steady-state cost of a long stream.
         let advanced = windows as f64 * budget.geometry.hop as f64 / rate as f64;
         eprintln!(
-            "{tier:8}: CPU {:.3} s per audio second, RTF {:.3} ({windows} windows, overlap {:.2})",
+            "{tier:8} {} {}: CPU {:.3} s per audio second, RTF {:.3} ({windows} windows, overlap {:.2})",
+            inference.label(),
+            config.precision().label(),
             cpu / advanced,
             wall / advanced,
             spec.window() as f64 / spec.hop as f64
@@ -349,6 +459,7 @@ fn bench_stream(args: &Args) {
             "kind": "stream", "models": dir, "tier": tier, "rate": rate, "seconds": seconds,
             "model": args.get("model").map_or("full", String::as_str),
             "threads": config.intra_threads, "parallel": config.parallel_models,
+            "runtime": inference.label(), "precision": config.precision().label(),
             "latency_s": LatencyBudget::from_spec(spec, rate, 512).seconds(),
             "overlap": spec.window() as f64 / spec.hop as f64, "windows": windows,
             "cpu_per_audio_s": cpu / advanced, "rtf": wall / advanced,
@@ -365,42 +476,73 @@ fn snr_db(reference: &[f32], estimate: &[f32]) -> f64 {
     10.0 * (num / den).log10()
 }
 
-/// Streaming vs whole clip, SNR per stem, for every tier (44.1 kHz, so no resampling).
+/// SNR per stem of `estimate` against `reference`, both channels together.
+fn stem_snr(reference: &StemBuffers, estimate: &StemBuffers) -> Vec<f64> {
+    (0..4)
+        .map(|s| {
+            let r: Vec<f32> = reference
+                .channel(s, 0)
+                .iter()
+                .chain(reference.channel(s, 1))
+                .copied()
+                .collect();
+            let e: Vec<f32> = estimate
+                .channel(s, 0)
+                .iter()
+                .chain(estimate.channel(s, 1))
+                .copied()
+                .collect();
+            snr_db(&r, &e)
+        })
+        .collect()
+}
+
+/// The quality cost of each lossy precision (whole clip against the same runtime's float32:
+/// int8 on ONNX Runtime, bf16 on OpenVINO where this CPU has it), then streaming vs whole clip,
+/// SNR per stem, for every tier (44.1 kHz, so no resampling) on `--runtime` at `--precision`.
 fn bench_quality(args: &Args) {
     let (dir, set) = load_set(args);
     let path = PathBuf::from(args.get("input").expect("--input WAV"));
     let mix = read_wav(&path);
     let frames = mix[0].len();
-    let config = config_from(args);
+    let inference = Inference::from_args(args);
+    let config = config_from(args, inference);
     let choice = ModelChoice::Full;
-    let whole = separate_clip(ort(), &set, choice, config, [&mix[0], &mix[1]]).expect("whole clip");
+    let clip = |inference: Inference, config| {
+        separate_clip(
+            inference.runtime(),
+            &set,
+            choice,
+            config,
+            [&mix[0], &mix[1]],
+        )
+        .expect("whole clip")
+    };
+    let mut lossy = Vec::new();
+    if set.models.values().any(|m| m.int8_path.is_some()) {
+        lossy.push((Inference::Ort, Precision::Int8));
+    }
+    if let Some(ov) = Inference::named("openvino").filter(|i| i.has_bf16()) {
+        lossy.push((ov, Precision::Bf16));
+    }
+    for (on, precision) in lossy {
+        let exact = clip(on, with_precision(config, Precision::Float32));
+        let snr = stem_snr(&exact, &clip(on, with_precision(config, precision)));
+        let (rt, p) = (on.label(), precision.label());
+        eprintln!("{p} vs float32 on {rt} (whole clip): {snr:.1?} dB");
+        emit(json!({
+            "kind": "lossy_quality", "models": dir, "input": path, "runtime": rt,
+            "precision": p, "snr_db": snr,
+        }));
+    }
+    let whole = clip(inference, config);
     let reference: Vec<f32> = (0..8)
         .flat_map(|c| whole.channel(c / 2, c % 2).to_vec())
         .collect();
-    if set.models.values().any(|m| m.int8_path.is_some()) {
-        // The quality cost of the lossy int8 option, whole clip against whole clip.
-        let int8 = SessionConfig {
-            int8: true,
-            ..config
-        };
-        let quantised =
-            separate_clip(ort(), &set, choice, int8, [&mix[0], &mix[1]]).expect("int8 clip");
-        let snr: Vec<f64> = (0..4)
-            .map(|s| {
-                let (a, b) = (whole.channel(s, 0), quantised.channel(s, 0));
-                let (c, d) = (whole.channel(s, 1), quantised.channel(s, 1));
-                let r: Vec<f32> = a.iter().chain(c).copied().collect();
-                let e: Vec<f32> = b.iter().chain(d).copied().collect();
-                snr_db(&r, &e)
-            })
-            .collect();
-        eprintln!("int8 vs float32 (whole clip): {snr:.1?} dB");
-        emit(json!({"kind": "int8_quality", "models": dir, "input": path, "snr_db": snr}));
-    }
     for tier in list(args, "tiers", "live,balanced,studio,offline") {
         let spec = tier_spec(&tier);
         let budget = LatencyBudget::from_spec(spec, MODEL_RATE, 512);
-        let out = stream_through(budget, factory(&set, choice, config), &mix).0;
+        let out = stream_through(budget, factory(&set, choice, config, inference), &mix).0;
         let snr: Vec<f64> = (0..4)
             .map(|s| {
                 let r = &reference[2 * s * frames..2 * (s + 1) * frames];
@@ -410,6 +552,7 @@ fn bench_quality(args: &Args) {
         eprintln!("{tier:8}: streaming vs whole clip {snr:.1?} dB");
         emit(json!({
             "kind": "quality", "models": dir, "input": path, "tier": tier,
+            "runtime": inference.label(), "precision": config.precision().label(),
             "latency_s": budget.seconds(), "snr_db": snr,
         }));
     }
@@ -426,11 +569,12 @@ fn bench_realtime(args: &Args) {
         .get("tier")
         .map_or("balanced", String::as_str)
         .to_string();
-    let config = config_from(args);
+    let inference = Inference::from_args(args);
+    let config = config_from(args, inference);
     let budget = LatencyBudget::from_spec(tier_spec(&tier), rate, block);
     let (mut engine, mut worker, shared) = build(
         EngineConfig::new(budget),
-        factory(&set, ModelChoice::Full, config),
+        factory(&set, ModelChoice::Full, config, inference),
     );
     // Wait for the models before the clock starts, as a host plays after loading.
     while shared.status.state() == BackendState::Loading {
@@ -478,7 +622,7 @@ fn bench_realtime(args: &Args) {
     let done = status.hops_done.load(Ordering::Relaxed);
     let peak = status.peak_load.load(Ordering::Relaxed);
     drop(worker.stop().wait());
-    eprintln!("{tier}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", cpu / wall);
+    eprintln!("{tier} {} {}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", inference.label(), config.precision().label(), cpu / wall);
     emit(json!({
         "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,
         "seconds": seconds, "hops_done": done, "missed_hops": missed, "peak_load": peak,
@@ -486,6 +630,7 @@ fn bench_realtime(args: &Args) {
         "steal_s": steal,
         "cpu_per_audio_s": cpu / wall, "latency_s": budget.seconds(),
         "threads": config.intra_threads, "parallel": config.parallel_models,
+        "runtime": inference.label(), "precision": config.precision().label(),
     }));
 }
 

@@ -94,6 +94,11 @@ pub enum PrecisionParam {
     #[id = "int8"]
     #[name = "Int8 LSTM/MatMul (faster, lossy)"]
     Int8,
+    /// bfloat16 arithmetic for the spectrogram models (OpenVINO on CPUs with AVX512_BF16 or
+    /// AMX; elsewhere float32 runs and the status says why). Appended: older ids keep theirs.
+    #[id = "bf16"]
+    #[name = "BF16 (OpenVINO, faster, lossy)"]
+    Bf16,
 }
 
 impl From<PrecisionParam> for Precision {
@@ -101,6 +106,34 @@ impl From<PrecisionParam> for Precision {
         match p {
             PrecisionParam::Float32 => Precision::Float32,
             PrecisionParam::Int8 => Precision::Int8,
+            PrecisionParam::Bf16 => Precision::Bf16,
+        }
+    }
+}
+
+/// The `runtime` parameter: [`RuntimeChoice`] as a host parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RuntimeParam {
+    /// OpenVINO where it loads, else ONNX Runtime.
+    #[id = "auto"]
+    #[name = "Auto"]
+    Auto,
+    /// ONNX Runtime.
+    #[id = "ort"]
+    #[name = "ONNX Runtime"]
+    OnnxRuntime,
+    /// OpenVINO (ONNX Runtime runs, saying why, where it cannot be loaded).
+    #[id = "openvino"]
+    #[name = "OpenVINO"]
+    OpenVino,
+}
+
+impl From<RuntimeParam> for RuntimeChoice {
+    fn from(p: RuntimeParam) -> Self {
+        match p {
+            RuntimeParam::Auto => RuntimeChoice::Auto,
+            RuntimeParam::OnnxRuntime => RuntimeChoice::OnnxRuntime,
+            RuntimeParam::OpenVino => RuntimeChoice::OpenVino,
         }
     }
 }
@@ -204,8 +237,9 @@ pub struct DannaSepParams {
     /// Which models run.
     #[id = "model"]
     pub model: EnumParam<ModelParam>,
-    /// Float32 or int8 weights. A change of `model` or `precision` is a staged swap: the new
-    /// models load in the background while the old ones keep separating.
+    /// Float32, int8 weights or bf16 arithmetic. A change of `model`, `precision` or `runtime`
+    /// is a staged swap: the new models load in the background while the old ones keep
+    /// separating.
     #[id = "precision"]
     pub precision: EnumParam<PrecisionParam>,
     /// Latency tier; a change takes effect when the host re-activates the plugin (requested
@@ -219,6 +253,10 @@ pub struct DannaSepParams {
     /// the input exactly (appended after every older parameter).
     #[id = "null"]
     pub null_stems: EnumParam<NullParam>,
+    /// Which inference runtime runs the models; a change is a staged swap, like `model`
+    /// (appended after every older parameter).
+    #[id = "runtime"]
+    pub runtime: EnumParam<RuntimeParam>,
     /// Editor window size in logical pixels; not a parameter, but saved with the plugin state
     /// so the window reopens at the size the user left it.
     #[persist = "editor-state"]
@@ -254,6 +292,7 @@ impl Default for DannaSepParams {
             tier: EnumParam::new("Latency tier", TierParam::Balanced),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             null_stems: EnumParam::new("Stems that null", NullParam::Auto),
+            runtime: EnumParam::new("Runtime", RuntimeParam::Auto),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
             state: StateRecord::default(),
         }
@@ -271,8 +310,7 @@ impl DannaSepParams {
         BackendSpec {
             model: self.model.value().into(),
             precision: self.precision.value().into(),
-            // No runtime parameter yet: ONNX Runtime, as before OpenVINO.
-            runtime: RuntimeChoice::OnnxRuntime,
+            runtime: self.runtime.value().into(),
         }
     }
 

@@ -185,13 +185,17 @@ fn the_precision_parameter_names_its_cost() {
     let (value, names) = unsafe {
         (
             precision.unmodulated_normalized_value(),
-            [0.0, 1.0].map(|v| precision.normalized_value_to_string(v, true)),
+            [0.0, 0.5, 1.0].map(|v| precision.normalized_value_to_string(v, true)),
         )
     };
     assert_eq!(value, 0.0, "float32 is the default");
     assert_eq!(
         names,
-        ["Float32 (exact)", "Int8 LSTM/MatMul (faster, lossy)"]
+        [
+            "Float32 (exact)",
+            "Int8 LSTM/MatMul (faster, lossy)",
+            "BF16 (OpenVINO, faster, lossy)"
+        ]
     );
 }
 
@@ -258,6 +262,66 @@ fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exa
                 "stem {s} ch {ch}"
             );
         }
+    }
+}
+
+#[test]
+fn a_runtime_change_is_a_staged_swap_and_the_status_line_names_what_runs() {
+    let rate = 44_100.0;
+    let mut d = Driver::new(2, rate, 512, ProcessMode::Offline);
+    if settle(&d) != BackendState::Ready {
+        return;
+    }
+    // Auto runs OpenVINO where it loads (CI provisions it), else ONNX Runtime saying why.
+    let config = danna_sep_core::config::Config::from_env();
+    let openvino = danna_sep_core::openvino_runtime::ensure_loaded(&config.runtime).is_ok();
+    let line = d.plugin.status_line();
+    if openvino {
+        assert!(line.contains("OpenVINO 2026.4.1"), "{line}");
+    } else {
+        assert!(line.contains("OpenVINO unavailable ("), "{line}");
+    }
+    let latency = d.latency as usize;
+    let total = latency + 2 * rate as usize;
+    let input = [noise(total, 93), noise(total, 94)];
+    let blocks = fixed_blocks(total, 512);
+    let half = blocks.len() / 2;
+    d.run(
+        &[
+            input[0][..half * 512].to_vec(),
+            input[1][..half * 512].to_vec(),
+        ],
+        &blocks[..half],
+    );
+    // "ONNX Runtime" (index 1 of 3) and BF16 (index 2 of 3): one staged swap, no restart.
+    set_param(&d, "runtime", 0.5);
+    set_param(&d, "precision", 1.0);
+    let second = d.run(
+        &[
+            input[0][half * 512..].to_vec(),
+            input[1][half * 512..].to_vec(),
+        ],
+        &blocks[half..],
+    );
+    assert!(!d.context().restart_requested.get());
+    let shared = d.plugin.engine_shared().unwrap();
+    assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 1);
+    let line = d.plugin.status_line();
+    assert!(
+        line.contains("ONNX Runtime 1.31.1") && line.contains("bf16 needs OpenVINO: float32 runs"),
+        "{line}"
+    );
+    // The render stays exact across the swap: the quarter set on either runtime.
+    for ch in 0..2 {
+        let tail = &second.main[ch][second.main[ch].len() - 4096..];
+        let from = total - 4096;
+        let expected = &input[ch][from - latency..total - latency];
+        let err = tail
+            .iter()
+            .zip(expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "main {ch}: {err}");
     }
 }
 

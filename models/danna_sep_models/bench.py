@@ -42,19 +42,28 @@ def matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+# The instruction sets the runtimes' fast paths need (bf16: OpenVINO's bf16; VNNI: int8).
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
 def machine() -> Dict[str, object]:
     import os
     import platform
 
     cpu = platform.processor() or ""
+    flags: List[str] = []
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        # The first core's lines: every core of these machines reports the same.
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu = value.strip()
+            elif key.strip() == "flags":
+                present = set(value.split())
+                flags = [f for f in CPU_FLAGS if f in present]
     except OSError:
         pass
-    return {"kind": "machine", "cpu": cpu, "cores": os.cpu_count(),
+    return {"kind": "machine", "cpu": cpu, "cores": os.cpu_count(), "flags": flags,
             "matmul_gflops_1_thread": round(matmul_gflops(1), 1),
             "matmul_gflops_2_threads": round(matmul_gflops(2), 1)}
 

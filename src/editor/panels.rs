@@ -1,5 +1,5 @@
 //! The panels around the stem strips: the header (title, engine state, bypass), the side
-//! panel (output, Karaoke, model set, precision, latency tier, main meter) and the status-bar
+//! panel (output, Karaoke, model set, runtime, precision, latency tier, main meter) and the status-bar
 //! footer.
 
 use egui::{pos2, vec2, Align2, CornerRadius, FontId, Id, Rect, Sense, Stroke, StrokeKind, Ui};
@@ -18,7 +18,7 @@ use super::widgets::{
     variant_name, FaderLook,
 };
 use crate::mixer::OutputSelect;
-use crate::params::{ModelParam, PrecisionParam, TierParam};
+use crate::params::{ModelParam, PrecisionParam, RuntimeParam, TierParam};
 
 impl EditorApp {
     pub(super) fn draw_header(
@@ -177,29 +177,46 @@ impl EditorApp {
         );
         y += row_h + 8.0;
 
-        // Model set and precision share a row (the side panel has no height to spare).
-        let precision_w = 80.0;
-        let precision_x = inner.max.x - precision_w;
         caption(ui, pos2(x, y), "MODEL SET");
-        caption(ui, pos2(precision_x, y), "PRECISION");
         y += 14.0;
         enum_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(w - precision_w - 6.0, row_h)),
+            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
             "model",
             setter,
             &p.model,
             |v: ModelParam| variant_name(v),
         );
+        y += row_h + 8.0;
+
+        // Runtime and precision share a row (the side panel has no height to spare).
+        let half = (w - 6.0) / 2.0;
+        let precision_x = x + half + 6.0;
+        caption(ui, pos2(x, y), "RUNTIME");
+        caption(ui, pos2(precision_x, y), "PRECISION");
+        y += 14.0;
         enum_selector(
             ui,
-            Rect::from_min_size(pos2(precision_x, y), vec2(precision_w, row_h)),
+            Rect::from_min_size(pos2(x, y), vec2(half, row_h)),
+            "runtime",
+            setter,
+            &p.runtime,
+            |v: RuntimeParam| match v {
+                RuntimeParam::Auto => "Auto".to_string(),
+                RuntimeParam::OnnxRuntime => "ONNX RT".to_string(),
+                RuntimeParam::OpenVino => "OpenVINO".to_string(),
+            },
+        );
+        enum_selector(
+            ui,
+            Rect::from_min_size(pos2(precision_x, y), vec2(half, row_h)),
             "precision",
             setter,
             &p.precision,
             |v: PrecisionParam| match v {
                 PrecisionParam::Float32 => "Float32".to_string(),
                 PrecisionParam::Int8 => "Int8".to_string(),
+                PrecisionParam::Bf16 => "BF16".to_string(),
             },
         );
         y += row_h + 8.0;
@@ -219,7 +236,7 @@ impl EditorApp {
         );
         y += row_h + 8.0;
 
-        // A tier change takes effect when the host re-activates the plugin; a model or
+        // A tier change takes effect when the host re-activates the plugin; a model, runtime or
         // precision change loads in the background while the current models keep playing.
         let tier_pending = self
             .hub

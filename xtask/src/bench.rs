@@ -45,7 +45,7 @@ const PARTS: [(&str, &[&str]); 9] = [
     ("stream", &["stream"]),
     ("realtime", &["realtime"]),
     ("dsp", &["dsp"]),
-    ("quality", &["quality", "int8_quality"]),
+    ("quality", &["quality", "int8_quality", "lossy_quality"]),
     ("process", &["process"]),
     ("memory", &["memory"]),
     ("ready", &["time_to_ready"]),
@@ -176,10 +176,28 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             json_lines(cmd, root)
         };
         let rt = format!("{rt_s}");
+        // The streaming runs on ONNX Runtime float32 and on the fastest choice here, OpenVINO
+        // bf16 (the bench runs float32 and records it where the CPU has no bf16, and ONNX
+        // Runtime where OpenVINO does not load).
+        let on = |runtime, precision| vec!["--runtime", runtime, "--precision", precision];
         for (part, args) in [
             ("models", vec!["--repeats", "2"]),
-            ("stream", vec!["--seconds", stream_s]),
-            ("realtime", vec!["--seconds", &rt]),
+            (
+                "stream",
+                [vec!["--seconds", stream_s], on("ort", "float32")].concat(),
+            ),
+            (
+                "stream",
+                [vec!["--seconds", stream_s], on("openvino", "bf16")].concat(),
+            ),
+            (
+                "realtime",
+                [vec!["--seconds", &rt], on("ort", "float32")].concat(),
+            ),
+            (
+                "realtime",
+                [vec!["--seconds", &rt], on("openvino", "bf16")].concat(),
+            ),
         ] {
             if o.wants(part) {
                 let mut all = vec![part, "--models", &set_arg, "--input", &clip_arg];
@@ -429,13 +447,45 @@ fn find(records: &[Value], pred: impl Fn(&Value) -> bool) -> Option<&Value> {
     records.iter().find(|r| pred(r))
 }
 
+/// The runtime and precision a record ran on (`ort`, `float32` for records from before the
+/// runtimes were recorded).
+fn ran_on(r: &Value) -> (&str, &str) {
+    let runtime = r["runtime"].as_str().unwrap_or("ort");
+    let precision =
+        r["precision"]
+            .as_str()
+            .unwrap_or(if r["int8"] == true { "int8" } else { "float32" });
+    (runtime, precision)
+}
+
+/// `ONNX Runtime float32`, `OpenVINO bf16`, ... for a table cell.
+fn ran_on_label(r: &Value) -> String {
+    let (runtime, precision) = ran_on(r);
+    let runtime = match runtime {
+        "ort" => "ONNX Runtime",
+        "openvino" => "OpenVINO",
+        other => other,
+    };
+    format!("{runtime} {precision}")
+}
+
 /// The README tables.
 fn tables(records: &[Value]) -> String {
     let mut t = String::new();
     let null = Value::Null;
     if let Some(m) = find(records, |r| r["kind"] == "machine") {
+        let flags: Vec<&str> = m["flags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let flags = if flags.is_empty() {
+            "none of avx512_bf16, amx_bf16, avx512_vnni".to_string()
+        } else {
+            flags.join(", ")
+        };
         t += &format!(
-            "Machine: {} ({} cores); ONNX Runtime MatMul peak {} GFLOP/s on 1 thread, {} on 2.\n\n",
+            "Machine: {} ({} cores; {flags}); ONNX Runtime MatMul peak {} GFLOP/s on 1 thread, \
+             {} on 2.\n\n",
             m["cpu"].as_str().unwrap_or("?"),
             m["cores"],
             f(&m["matmul_gflops_1_thread"], 0),
@@ -449,39 +499,45 @@ fn tables(records: &[Value]) -> String {
 
     t += "**Models and ensemble, one 6 s window** (wall seconds per audio second = RTF; CPU \
           seconds per audio second, all threads). `seq`: one model after another, `par`: the \
-          waveform model on a second thread; `int8`: the lossy int8 LSTM/MatMul files.\n\n\
-          | set | model | RTF 1 thread | CPU 1 thread | RTF 2 threads | CPU 2 threads |\n\
-          |---|---|---|---|---|---|\n";
+          waveform model on a second thread; `int8`: the lossy int8 LSTM/MatMul files; `bf16`: \
+          OpenVINO's bf16 arithmetic for the spectrogram models (lossy; offered where the CPU \
+          has it).\n\n\
+          | set | model | runtime | RTF 1 thread | CPU 1 thread | RTF 2 threads | CPU 2 threads |\n\
+          |---|---|---|---|---|---|---|\n";
     for size in &sizes {
         for model in ["xumx", "unet", "demucs", "fast", "full"] {
-            for (parallel, int8) in [(false, false), (true, false), (false, true), (true, true)] {
-                let get = |threads: u64| {
-                    find(records, |r| {
-                        r["kind"] == "model"
-                            && r["size"] == *size
-                            && r["model"] == model
-                            && r["threads"] == threads
-                            && r["parallel"] == parallel
-                            && r["int8"].as_bool().unwrap_or(false) == int8
-                    })
-                };
-                let (Some(a), b) = (get(1), get(2)) else {
-                    continue;
-                };
-                let b = b.unwrap_or(&null);
-                let schedule = match (model, parallel) {
-                    ("fast" | "full", false) => " (seq)",
-                    ("fast" | "full", true) => " (par)",
-                    _ => "",
-                };
-                let label = format!("{model}{schedule}{}", if int8 { ", int8" } else { "" });
-                t += &format!(
-                    "| {size} | {label} | {} | {} | {} | {} |\n",
-                    f(&a["rtf"], 3),
-                    f(&a["cpu_per_audio_s"], 3),
-                    f(&b["rtf"], 3),
-                    f(&b["cpu_per_audio_s"], 3)
-                );
+            for runtime in ["ort", "openvino"] {
+                for precision in ["float32", "int8", "bf16"] {
+                    for parallel in [false, true] {
+                        let get = |threads: u64| {
+                            find(records, |r| {
+                                r["kind"] == "model"
+                                    && r["size"] == *size
+                                    && r["model"] == model
+                                    && r["threads"] == threads
+                                    && r["parallel"] == parallel
+                                    && ran_on(r) == (runtime, precision)
+                            })
+                        };
+                        let (Some(a), b) = (get(1), get(2)) else {
+                            continue;
+                        };
+                        let b = b.unwrap_or(&null);
+                        let schedule = match (model, parallel) {
+                            ("fast" | "full", false) => " (seq)",
+                            ("fast" | "full", true) => " (par)",
+                            _ => "",
+                        };
+                        t += &format!(
+                            "| {size} | {model}{schedule} | {} | {} | {} | {} | {} |\n",
+                            ran_on_label(a),
+                            f(&a["rtf"], 3),
+                            f(&a["cpu_per_audio_s"], 3),
+                            f(&b["rtf"], 3),
+                            f(&b["cpu_per_audio_s"], 3)
+                        );
+                    }
+                }
             }
         }
     }
@@ -502,14 +558,22 @@ fn tables(records: &[Value]) -> String {
         t += " (Wiener and iSTFT run once per spectrogram model).\n";
     }
 
-    for r in records.iter().filter(|r| r["kind"] == "int8_quality") {
+    let lossy = |r: &&Value| r["kind"] == "int8_quality" || r["kind"] == "lossy_quality";
+    for r in records.iter().filter(lossy) {
         let snr: Vec<String> = r["snr_db"]
             .as_array()
             .map(|a| a.iter().map(|v| f(v, 1)).collect())
             .unwrap_or_default();
+        let (runtime, precision) = ran_on(r);
+        let precision = if r["kind"] == "int8_quality" {
+            "int8"
+        } else {
+            precision
+        };
         t += &format!(
-            "\n**Quality cost of int8** (full ensemble, whole clip, int8 against float32, SNR \
-             drums / bass / other / vocals, {} set, `examples/demo.wav`): {} dB.\n",
+            "\n**Quality cost of {precision}** (full ensemble, whole clip, {precision} against \
+             float32 on {runtime}, SNR drums / bass / other / vocals, {} set, \
+             `examples/demo.wav`): {} dB.\n",
             r["size"].as_str().unwrap_or("?"),
             snr.join(" / ")
         );
@@ -518,15 +582,16 @@ fn tables(records: &[Value]) -> String {
     t += "\n**Streaming engine, full ensemble** (48 kHz host, so every window is resampled; \
           the default schedule; CPU seconds per audio second of the whole process, including \
           overlap, resampling, STFT, Wiener, iSTFT and the models):\n\n\
-          | set | tier | latency (512 blocks) | window / hop | CPU s per audio s | RTF |\n\
-          |---|---|---|---|---|---|\n";
+          | set | runtime | tier | latency (512 blocks) | window / hop | CPU s per audio s | RTF |\n\
+          |---|---|---|---|---|---|---|\n";
     for size in &sizes {
         for r in records
             .iter()
             .filter(|r| r["kind"] == "stream" && r["size"] == *size)
         {
             t += &format!(
-                "| {size} | {} | {} s | {} | {} | {} |\n",
+                "| {size} | {} | {} | {} s | {} | {} | {} |\n",
+                ran_on_label(r),
                 r["tier"].as_str().unwrap_or("?"),
                 f(&r["latency_s"], 2),
                 f(&r["overlap"], 2),
@@ -538,12 +603,13 @@ fn tables(records: &[Value]) -> String {
 
     t += "\n**Real-time paced stream** (512-sample blocks at 48 kHz handed over at their \
           deadlines, full ensemble):\n\n\
-          | set | tier | audio | hops done | missed hops | peak load | CPU s per audio s |\n\
-          |---|---|---|---|---|---|---|\n";
+          | set | runtime | tier | audio | hops done | missed hops | peak load | CPU s per audio s |\n\
+          |---|---|---|---|---|---|---|---|\n";
     for r in records.iter().filter(|r| r["kind"] == "realtime") {
         t += &format!(
-            "| {} | {} | {} s | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} s | {} | {} | {} | {} |\n",
             r["size"].as_str().unwrap_or("?"),
+            ran_on_label(r),
             r["tier"].as_str().unwrap_or("?"),
             f(&r["seconds"], 0),
             r["hops_done"],
@@ -618,14 +684,15 @@ fn tables(records: &[Value]) -> String {
     if !quality.is_empty() {
         t += "\n**Streaming quality** (SNR of the streamed stems against the whole-clip \
               separation, drums / bass / other / vocals, `examples/demo.wav`, demo set; plot: \
-              `docs/bench/quality-vs-latency.png`):\n\n| tier | latency | SNR (dB) |\n|---|---|---|\n";
+              `docs/bench/quality-vs-latency.png`):\n\n| runtime | tier | latency | SNR (dB) |\n|---|---|---|---|\n";
         for r in quality {
             let snr: Vec<String> = r["snr_db"]
                 .as_array()
                 .map(|a| a.iter().map(|v| f(v, 1)).collect())
                 .unwrap_or_default();
             t += &format!(
-                "| {} | {} s | {} |\n",
+                "| {} | {} | {} s | {} |\n",
+                ran_on_label(r),
                 r["tier"].as_str().unwrap_or("?"),
                 f(&r["latency_s"], 2),
                 snr.join(" / ")
@@ -660,10 +727,31 @@ mod tests {
             json!({"kind": "memory", "size": "full", "instances": 1, "peak_hwm_kb": 1_048_576.0}),
             json!({"kind": "memory", "size": "full", "instances": 2, "peak_hwm_kb": 1_153_434.0}),
             json!({"kind": "cli_vs_python", "size": "full", "audio_s": 20.0, "cli_wall_s": 10.0, "cli_offline_wall_s": 20.0, "python_wall_s": 30.0, "cli_rtf": 0.5, "speedup": 3.0}),
+            json!({"kind": "model", "size": "full", "model": "unet", "threads": 1, "parallel": false, "runtime": "openvino", "precision": "bf16", "rtf": 0.3, "cpu_per_audio_s": 0.31}),
+            json!({"kind": "lossy_quality", "size": "demo", "runtime": "openvino", "precision": "bf16", "snr_db": [40.0, 41.0, 42.0, 43.0]}),
+            json!({"kind": "realtime", "size": "full", "tier": "balanced", "runtime": "openvino", "precision": "bf16", "seconds": 600.0, "hops_done": 1000, "missed_hops": 0, "peak_load": 0.5, "cpu_per_audio_s": 0.9}),
+            json!({"kind": "machine", "cpu": "Xeon", "cores": 2, "flags": ["avx512_bf16", "amx_bf16"]}),
         ];
         let t = tables(&records);
+        // Records from before the runtimes were recorded ran ONNX Runtime float32.
         assert!(
-            t.contains("| full | unet | 0.800 | 0.790 | 0.500 | 0.990 |"),
+            t.contains("| full | unet | ONNX Runtime float32 | 0.800 | 0.790 | 0.500 | 0.990 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| full | unet | OpenVINO bf16 | 0.300 | 0.310 | – | – |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("bf16 against float32 on openvino, SNR drums / bass / other / vocals, demo set, `examples/demo.wav`): 40.0 / 41.0 / 42.0 / 43.0 dB"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| full | OpenVINO bf16 | balanced | 600 s | 1000 | 0 | 0.50 | 0.900 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Machine: Xeon (2 cores; avx512_bf16, amx_bf16)"),
             "{t}"
         );
         assert!(t.contains("| full | 1024 MB | 1126 MB | 102 MB |"), "{t}");

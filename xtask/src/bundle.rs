@@ -1,10 +1,11 @@
 //! `cargo xtask bundle <package> [cargo build args]`: builds the plugin bundles with
-//! `nice-plug-xtask` and ships ONNX Runtime inside them.
+//! `nice-plug-xtask` and ships ONNX Runtime and OpenVINO inside them.
 //!
 //! `nice-plug-xtask` writes `target/bundled/<Name>.vst3/Contents/<arch>-linux/<Name>.so` and
 //! `target/bundled/<Name>.clap` (a plain file on Linux), with `<Name>` from `bundler.toml`. The
 //! plugin looks for `libonnxruntime.so` next to its own `.so` (see
-//! `crates/danna-sep-core/src/runtime.rs`), so the library is copied into the VST3 architecture
+//! `crates/danna-sep-core/src/runtime.rs`), and for OpenVINO's `libopenvino_c.so.2641` there
+//! too (`openvino_runtime.rs`), so the libraries are copied into the VST3 architecture
 //! folder and next to the `.clap` file, and so is the shipped model set (`models/demo` as
 //! `danna-sep-models/`, see `crates/danna-sep-core/src/modelset/locate.rs`). A release build
 //! looks nowhere else: it contains no path of this checkout (`tests/build_paths.rs`).
@@ -39,6 +40,7 @@ pub fn bundle(root: &Path, args: &[String]) -> Result<()> {
     nice_plug_xtask::main_with_args("cargo xtask", forwarded)?;
 
     let ort = setup::ensure_ort(root)?;
+    let openvino = crate::openvino::ensure(root)?;
     let bundled = target_dir(root).join("bundled");
     for package in packages(args) {
         let name = bundle_name(root, &package)?;
@@ -49,11 +51,13 @@ pub fn bundle(root: &Path, args: &[String]) -> Result<()> {
             .join(vst3_arch_dir());
         if vst3_dir.is_dir() {
             install(&ort, &vst3_dir)?;
+            install_openvino(&openvino, &vst3_dir)?;
             install_models(root, &vst3_dir)?;
             copied = true;
         }
         if bundled.join(format!("{name}.clap")).is_file() {
             install(&ort, &bundled)?;
+            install_openvino(&openvino, &bundled)?;
             install_models(root, &bundled)?;
             copied = true;
         }
@@ -69,6 +73,17 @@ fn install(ort: &Path, dir: &Path) -> Result<()> {
     let dest = dir.join("libonnxruntime.so");
     setup::atomic_copy(ort, &dest)?;
     eprintln!("Copied ONNX Runtime to '{}'", dest.display());
+    Ok(())
+}
+
+/// Copies OpenVINO's CPU subset ([`crate::openvino::LIBS`], under their sonames) into `dir`,
+/// where the plugin's loader looks first; the C library finds the others there through its
+/// `$ORIGIN` rpath, and the core finds its CPU plugin and ONNX frontend in its own folder.
+fn install_openvino(from: &Path, dir: &Path) -> Result<()> {
+    for lib in crate::openvino::LIBS {
+        setup::atomic_copy(&from.join(lib), &dir.join(lib))?;
+    }
+    eprintln!("Copied OpenVINO to '{}'", dir.display());
     Ok(())
 }
 

@@ -70,17 +70,22 @@ struct SeparateArgs {
     /// Folder holding the model set to load (default: $DANNA_SEP_MODELS, else the shipped set)
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
-    /// int8 LSTM/MatMul weights where the model set has them: faster, lossy
-    #[arg(long)]
+    /// Arithmetic: `float32` (exact), `int8` (int8 LSTM/MatMul weights where the model set has
+    /// them) or `bf16` (bf16 arithmetic for the spectrogram models, OpenVINO on CPUs with
+    /// AVX512_BF16 or AMX; float32 runs elsewhere, saying why). int8 and bf16 are faster and
+    /// lossy: the README's Performance section has their cost
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Float32)]
+    precision: PrecisionArg,
+    /// Shorthand for `--precision int8`
+    #[arg(long, conflicts_with_all = ["precision", "bf16"])]
     int8: bool,
-    /// bf16 arithmetic for the spectrogram models (OpenVINO, on CPUs with AVX512_BF16 or
-    /// AMX): faster, lossy (the README's Performance section has the cost); needs a runtime
-    /// that can run OpenVINO, and says so when it cannot
-    #[arg(long, conflicts_with = "int8")]
+    /// Shorthand for `--precision bf16`
+    #[arg(long, conflicts_with = "precision")]
     bf16: bool,
-    /// Inference runtime: `onnxruntime`, `openvino`, or `auto` (OpenVINO where it loads);
-    /// when OpenVINO cannot be loaded ONNX Runtime runs and the status line says why
-    #[arg(long, value_enum, default_value_t = RuntimeArg::Onnxruntime)]
+    /// Inference runtime: `auto` (OpenVINO where it loads, else ONNX Runtime), `onnxruntime`
+    /// or `openvino`; when OpenVINO cannot be loaded ONNX Runtime runs and the status line
+    /// says why
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
     runtime: RuntimeArg,
     /// Window geometry: `whole` (the track as one window, like the original tool; memory grows
     /// with the track, ~0.3 GiB per second with full-size models), `offline` (12 s windows,
@@ -119,6 +124,23 @@ impl From<NullArg> for NullStems {
             NullArg::Auto => NullStems::Auto,
             NullArg::On => NullStems::On,
             NullArg::Off => NullStems::Off,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    Float32,
+    Int8,
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Float32 => Precision::Float32,
+            PrecisionArg::Int8 => Precision::Int8,
+            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }
@@ -344,7 +366,7 @@ fn separate_file(input: &Path, args: &SeparateArgs, config: &Config) -> Result<(
     } else if args.bf16 {
         Precision::Bf16
     } else {
-        Precision::Float32
+        args.precision.into()
     };
     let factory = ensemble_factory(config, args.models.clone());
     let spec = BackendSpec {

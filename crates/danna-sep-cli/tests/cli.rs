@@ -418,8 +418,7 @@ fn the_runtime_choice_reaches_the_engine_and_a_missing_openvino_falls_back_sayin
     let dir = tempdir("runtime");
     let input = dir.join("x.wav");
     write_wav(&input, 2, 44_100, Format::F32, &tones(10_000, 2, 44_100));
-    let args = ["--runtime", "openvino", "--bf16"];
-    let run = |missing: bool| {
+    let run_with = |args: &[&str], missing: bool| {
         let mut cmd = bin();
         cmd.args(["separate", "--models", QUARTER_SET, "-o"])
             .arg(&dir)
@@ -433,6 +432,7 @@ fn the_runtime_choice_reaches_the_engine_and_a_missing_openvino_falls_back_sayin
         assert_success(&out);
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
+    let run = |missing: bool| run_with(&["--runtime", "openvino", "--bf16"], missing);
     let err = run(true);
     assert!(
         err.contains("OpenVINO unavailable (could not load OpenVINO 2026.4.1; tried: ")
@@ -443,4 +443,13 @@ fn the_runtime_choice_reaches_the_engine_and_a_missing_openvino_falls_back_sayin
     // The checkout's OpenVINO (`cargo xtask setup`); CI provisions it.
     let err = run(false);
     assert!(err.contains(": OpenVINO 2026.4.1,"), "{err}");
+    // The default, Auto, runs OpenVINO where it loads and says why where it does not;
+    // `--precision` spells what `--bf16` does.
+    let err = run_with(&["--precision", "bf16"], false);
+    assert!(err.contains(": OpenVINO 2026.4.1,"), "{err}");
+    let err = run_with(&[], true);
+    assert!(
+        err.contains(": ONNX Runtime 1.31.1,") && err.contains("OpenVINO unavailable ("),
+        "{err}"
+    );
 }
