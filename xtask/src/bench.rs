@@ -127,6 +127,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let o = parse(args)?;
     setup::setup(root, true)?;
     let ort = setup::ort_lib_path(root);
+    // Release builds look for OpenVINO next to the binary only: point them at the checkout's.
+    let openvino = openvino_lib(root);
     let out_dir = root.join("docs/bench");
     fs::create_dir_all(&out_dir)?;
     let results = out_dir.join("results.jsonl");
@@ -172,7 +174,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             let mut cmd = process::cargo();
             cmd.args(["bench", "--bench", "engine", "--"])
                 .args(args)
-                .env("DANNA_SEP_ORT_LIB", &ort);
+                .env("DANNA_SEP_ORT_LIB", &ort)
+                .env("DANNA_SEP_OV_LIB", &openvino);
             json_lines(cmd, root)
         };
         let rt = format!("{rt_s}");
@@ -219,6 +222,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             cmd.args(["bench", "--bench", "plugin", "--"])
                 .args(args)
                 .env("DANNA_SEP_ORT_LIB", &ort)
+                .env("DANNA_SEP_OV_LIB", &openvino)
                 .env("DANNA_SEP_MODELS", &set);
             Ok(json_lines(cmd, root)?
                 .into_iter()
@@ -257,6 +261,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let records = records.all;
     eprintln!("wrote {}", results.display());
     report(root, &o, &results, &records)
+}
+
+/// The checkout's OpenVINO C library (`cargo xtask setup` provisions it).
+fn openvino_lib(root: &Path) -> PathBuf {
+    crate::openvino::ov_dir(root).join(crate::openvino::LIBS[0])
 }
 
 /// The plot and the tables of `records`; README.md too with `--readme`.
@@ -406,7 +415,8 @@ fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Val
             .arg(set)
             .arg("-o")
             .arg(tmp.join(format!("cli-{tier}")))
-            .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root));
+            .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root))
+            .env("DANNA_SEP_OV_LIB", openvino_lib(root));
         timed(cli, root)
     };
     let cli_s = cli("auto")?;
