@@ -478,22 +478,15 @@ fn snr_db(reference: &[f32], estimate: &[f32]) -> f64 {
 
 /// SNR per stem of `estimate` against `reference`, both channels together.
 fn stem_snr(reference: &StemBuffers, estimate: &StemBuffers) -> Vec<f64> {
+    let both = |b: &StemBuffers, s| -> Vec<f32> {
+        b.channel(s, 0)
+            .iter()
+            .chain(b.channel(s, 1))
+            .copied()
+            .collect()
+    };
     (0..4)
-        .map(|s| {
-            let r: Vec<f32> = reference
-                .channel(s, 0)
-                .iter()
-                .chain(reference.channel(s, 1))
-                .copied()
-                .collect();
-            let e: Vec<f32> = estimate
-                .channel(s, 0)
-                .iter()
-                .chain(estimate.channel(s, 1))
-                .copied()
-                .collect();
-            snr_db(&r, &e)
-        })
+        .map(|s| snr_db(&both(reference, s), &both(estimate, s)))
         .collect()
 }
 
