@@ -294,15 +294,8 @@ pub(super) fn draw_footer(ui: &mut Ui, rect: Rect, s: &StatusView) {
         value_color(s.model_set_severity),
     );
     let ort_start = x;
-    x = status_item(
-        ui,
-        x,
-        row1,
-        "ONNX RUNTIME",
-        &s.ort,
-        value_color(s.ort_severity),
-    );
-    // The full ONNX Runtime explanation (every path tried) on hover.
+    x = status_item(ui, x, row1, "RUNTIME", &s.ort, value_color(s.ort_severity));
+    // The runtime's file, or why ONNX Runtime did not load (every path tried), on hover.
     let ort_rect = Rect::from_min_max(pos2(ort_start, row1 - 8.0), pos2(x, row1 + 8.0));
     ui.interact(ort_rect, Id::unique("ort-detail"), Sense::hover())
         .on_hover_text(&s.ort_detail);

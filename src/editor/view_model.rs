@@ -352,13 +352,16 @@ pub fn format_model_set(set: Option<&ModelSetSummary>) -> String {
     }
 }
 
-/// Whether ONNX Runtime could be loaded, as far as the editor knows.
+/// The inference runtime that runs the models (or whether ONNX Runtime could be loaded), as far
+/// as the editor knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrtStatus {
     /// Not known yet: the engine has not tried to load it (plugin inactive or still starting).
     Unknown,
-    /// Loaded: its version and file.
+    /// Loaded: its name, version and file.
     Found {
+        /// `ONNX Runtime` or `OpenVINO`.
+        name: String,
         /// Version the library reports.
         version: String,
         /// The file that was loaded.
@@ -376,7 +379,12 @@ impl OrtStatus {
     pub fn of(runtime: &RuntimeInfo) -> Self {
         match runtime {
             RuntimeInfo::NotLoaded => OrtStatus::Unknown,
-            RuntimeInfo::Loaded { version, path } => OrtStatus::Found {
+            RuntimeInfo::Loaded {
+                name,
+                version,
+                path,
+            } => OrtStatus::Found {
+                name: name.clone(),
                 version: version.clone(),
                 path: path.display().to_string(),
             },
@@ -386,11 +394,11 @@ impl OrtStatus {
         }
     }
 
-    /// Short text for the status bar: `1.31.1`, `not found`, `not checked yet`.
+    /// Short text for the status bar: `OpenVINO 2026.4.1`, `not found`, `not checked yet`.
     pub fn short(&self) -> String {
         match self {
             OrtStatus::Unknown => "not checked yet".into(),
-            OrtStatus::Found { version, .. } => version.clone(),
+            OrtStatus::Found { name, version, .. } => format!("{name} {version}"),
             OrtStatus::Missing { .. } => "not found".into(),
         }
     }
@@ -399,9 +407,13 @@ impl OrtStatus {
     pub fn detail(&self) -> String {
         match self {
             OrtStatus::Unknown => {
-                "ONNX Runtime is loaded by the engine when the plugin is activated".into()
+                "The runtime is loaded by the engine when the plugin is activated".into()
             }
-            OrtStatus::Found { version, path } => format!("ONNX Runtime {version} from {path}"),
+            OrtStatus::Found {
+                name,
+                version,
+                path,
+            } => format!("{name} {version} from {path}"),
             OrtStatus::Missing { reason } => reason.clone(),
         }
     }
@@ -462,9 +474,9 @@ pub struct StatusView {
     pub model_set: String,
     /// Severity of `model_set`.
     pub model_set_severity: Severity,
-    /// ONNX Runtime, short.
+    /// The runtime, short (`OpenVINO 2026.4.1`).
     pub ort: String,
-    /// ONNX Runtime, long (tooltip).
+    /// The runtime, long (tooltip).
     pub ort_detail: String,
     /// Severity of `ort`.
     pub ort_severity: Severity,
@@ -592,12 +604,12 @@ impl EditorSize {
     /// The size a new instance opens with.
     pub const DEFAULT: EditorSize = EditorSize {
         width: 720,
-        height: 420,
+        height: 460,
     };
     /// The smallest size at which every control still fits.
     pub const MIN: EditorSize = EditorSize {
         width: 600,
-        height: 400,
+        height: 440,
     };
     /// The largest size (guards against a corrupt state opening a giant window).
     pub const MAX: EditorSize = EditorSize {
@@ -895,7 +907,8 @@ mod tests {
             info: None,
         };
         let ort = OrtStatus::Found {
-            version: "1.31.1".into(),
+            name: "OpenVINO".into(),
+            version: "2026.4.1".into(),
             path: "/x/libonnxruntime.so".into(),
         };
         let v = status_view(Some(&snap), &ort, None);
@@ -906,7 +919,7 @@ mod tests {
         assert_eq!(v.missed, "0 missed hops");
         assert_eq!(v.missed_severity, Severity::Good);
         assert_eq!(v.sample_rate, "48 kHz");
-        assert_eq!(v.ort, "1.31.1");
+        assert_eq!(v.ort, "OpenVINO 2026.4.1");
         assert_eq!(v.summary.as_deref(), Some("2.62 s · 48 kHz"));
 
         let failed = EngineSnapshot {

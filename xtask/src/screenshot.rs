@@ -27,9 +27,9 @@ const WINDOW_NAME: &str = "Danna-Sep";
 /// Where the PNG goes, relative to the workspace root.
 const OUTPUT: &str = "docs/screenshot.png";
 
-/// Time the engine gets to start (load ONNX Runtime, report Ready) before the grab, so the
-/// status bar shows a running plugin.
-const SETTLE: Duration = Duration::from_secs(4);
+/// Time the engine gets to start (load a runtime, compile the models, report Ready) before the
+/// grab, so the status bar shows a running plugin.
+const SETTLE: Duration = Duration::from_secs(8);
 
 /// Kills and reaps a child process when dropped, so an error never leaves Xvfb running.
 struct Guard(Child);

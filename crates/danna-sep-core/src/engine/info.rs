@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::modelset::{ModelSet, WeightsKind};
 use crate::runtime;
-use crate::selection::{BackendSpec, Precision};
+use crate::selection::{BackendSpec, Precision, RuntimeKind};
 
 /// The loaded model set, as far as the user needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +30,16 @@ impl ModelSetSummary {
     }
 }
 
-/// Whether ONNX Runtime was loaded, as the worker saw it.
+/// The inference runtime, as the worker saw it: the one that runs the models once a backend is
+/// built, else whether ONNX Runtime (which every backend needs) could be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeInfo {
     /// Nothing tried to load it (a test backend, or the load never got that far).
     NotLoaded,
     /// Loaded.
     Loaded {
+        /// `ONNX Runtime` or `OpenVINO`.
+        name: String,
         /// The version the library reports.
         version: String,
         /// The file.
@@ -52,6 +55,7 @@ impl RuntimeInfo {
         match runtime::load_outcome() {
             None => RuntimeInfo::NotLoaded,
             Some(Ok(rt)) => RuntimeInfo::Loaded {
+                name: RuntimeKind::OnnxRuntime.name().into(),
                 version: rt.version.clone(),
                 path: rt.path.clone(),
             },
@@ -70,7 +74,7 @@ pub struct BackendInfo {
     pub spec: Option<BackendSpec>,
     /// The model set it loaded.
     pub model_set: Option<ModelSetSummary>,
-    /// ONNX Runtime.
+    /// The runtime that runs its models.
     pub runtime: RuntimeInfo,
     /// Each model that runs, with the precision it actually runs at.
     pub models: Vec<(String, Precision)>,

@@ -73,6 +73,19 @@ impl InferenceRuntime<'_> {
         }
     }
 
+    /// The loaded runtime, for [`BackendInfo::runtime`].
+    pub fn info(self) -> RuntimeInfo {
+        let (version, path) = match self {
+            InferenceRuntime::Ort(rt) => (&rt.version, &rt.path),
+            InferenceRuntime::OpenVino(rt) => (&rt.version, &rt.path),
+        };
+        RuntimeInfo::Loaded {
+            name: self.kind().name().into(),
+            version: version.clone(),
+            path: path.clone(),
+        }
+    }
+
     /// `ONNX Runtime 1.31.1` or `OpenVINO 2026.4.1`.
     pub fn describe(self) -> String {
         let version = match self {
@@ -243,7 +256,7 @@ impl EnsembleBackend {
             // The worker sets the spec it asked for.
             spec: None,
             model_set: Some(ModelSetSummary::of(set)),
-            runtime: RuntimeInfo::current(),
+            runtime: runtime.info(),
             models: precisions,
             error: None,
         };
