@@ -14,8 +14,8 @@ use super::view_model::{
     EngineSnapshot, StatusView,
 };
 use super::widgets::{
-    apply_fader, caption, enum_selector, fader, meter, panel, set_once, status_item, toggle,
-    variant_name, FaderLook,
+    apply_fader, caption, captioned_selector, fader, meter, panel, set_once, status_item, toggle,
+    variant_name, FaderLook, CAPTION_H,
 };
 use crate::mixer::OutputSelect;
 use crate::params::{ModelParam, PrecisionParam, RuntimeParam, TierParam};
@@ -116,12 +116,14 @@ impl EditorApp {
         let mut y = inner.min.y;
         let row_h = 26.0;
 
-        caption(ui, pos2(x, y), "OUTPUT");
-        y += 14.0;
-        enum_selector(
+        // Each selector row: its caption, then the selector.
+        let row =
+            |y: f32, x: f32, w: f32| Rect::from_min_size(pos2(x, y + CAPTION_H), vec2(w, row_h));
+        let row_step = CAPTION_H + row_h + 8.0;
+        captioned_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
-            "output",
+            row(y, x, w),
+            "OUTPUT",
             setter,
             &p.output,
             |v: OutputSelect| match v {
@@ -129,7 +131,7 @@ impl EditorApp {
                 other => format!("{} only", variant_name(other)),
             },
         );
-        y += row_h + 8.0;
+        y += row_step;
 
         caption(ui, pos2(x, y), "KARAOKE");
         let karaoke = p.karaoke.value();
@@ -177,28 +179,22 @@ impl EditorApp {
         );
         y += row_h + 8.0;
 
-        caption(ui, pos2(x, y), "MODEL SET");
-        y += 14.0;
-        enum_selector(
+        captioned_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
-            "model",
+            row(y, x, w),
+            "MODEL SET",
             setter,
             &p.model,
             |v: ModelParam| variant_name(v),
         );
-        y += row_h + 8.0;
+        y += row_step;
 
         // Runtime and precision share a row (the side panel has no height to spare).
         let half = (w - 6.0) / 2.0;
-        let precision_x = x + half + 6.0;
-        caption(ui, pos2(x, y), "RUNTIME");
-        caption(ui, pos2(precision_x, y), "PRECISION");
-        y += 14.0;
-        enum_selector(
+        captioned_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(half, row_h)),
-            "runtime",
+            row(y, x, half),
+            "RUNTIME",
             setter,
             &p.runtime,
             |v: RuntimeParam| match v {
@@ -207,10 +203,10 @@ impl EditorApp {
                 RuntimeParam::OpenVino => "OpenVINO".to_string(),
             },
         );
-        enum_selector(
+        captioned_selector(
             ui,
-            Rect::from_min_size(pos2(precision_x, y), vec2(half, row_h)),
-            "precision",
+            row(y, x + half + 6.0, half),
+            "PRECISION",
             setter,
             &p.precision,
             |v: PrecisionParam| match v {
@@ -219,22 +215,20 @@ impl EditorApp {
                 PrecisionParam::Bf16 => "BF16".to_string(),
             },
         );
-        y += row_h + 8.0;
+        y += row_step;
 
-        caption(ui, pos2(x, y), "LATENCY");
-        y += 14.0;
         let facts = self.hub.facts();
         let rate = facts.map_or(48_000.0, |f| f.sample_rate);
         let block = facts.map_or(512, |f| f.max_block);
-        enum_selector(
+        captioned_selector(
             ui,
-            Rect::from_min_size(pos2(x, y), vec2(w, row_h)),
-            "tier",
+            row(y, x, w),
+            "LATENCY",
             setter,
             &p.tier,
             |t: TierParam| tier_label(&variant_name(t), LatencyTier::from(t), rate, block),
         );
-        y += row_h + 8.0;
+        y += row_step;
 
         // A tier change takes effect when the host re-activates the plugin; a model, runtime or
         // precision change loads in the background while the current models keep playing.

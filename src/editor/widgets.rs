@@ -297,6 +297,23 @@ pub(super) fn meter(
     }
 }
 
+/// Height of a caption above its control.
+pub(super) const CAPTION_H: f32 = 14.0;
+
+/// A [`caption`] with an [`enum_selector`] under it; `rect` is the selector's, the caption
+/// sits [`CAPTION_H`] above it.
+pub(super) fn captioned_selector<T: Enum + PartialEq + Copy + 'static>(
+    ui: &mut Ui,
+    rect: Rect,
+    text: &str,
+    setter: &ParamSetter,
+    param: &EnumParam<T>,
+    label: impl Fn(T) -> String,
+) {
+    caption(ui, rect.min - egui::vec2(0.0, CAPTION_H), text);
+    enum_selector(ui, rect, &text.to_lowercase(), setter, param, label);
+}
+
 /// A selector for an enum parameter, drawn as a combo box with `label` per variant.
 pub(super) fn enum_selector<T: Enum + PartialEq + Copy + 'static>(
     ui: &mut Ui,
