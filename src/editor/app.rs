@@ -20,7 +20,7 @@ use super::palette::style_context;
 use super::panels::draw_footer;
 use super::strip::{draw_strip, StripView};
 use super::view_model::{
-    post_fader_peaks, status_view, stem_audibility, EditorSize, MeterBallistics, OrtStatus,
+    post_fader_peaks, status_view, stem_audibility, EditorSize, MeterBallistics, RuntimeStatus,
 };
 use super::FRAME_INTERVAL;
 use crate::hub::PluginHub;
@@ -91,14 +91,14 @@ impl NiceEguiApp for EditorApp {
         self.main.update(main, dt);
         let snapshot = self.hub.snapshot();
         let info = snapshot.as_ref().and_then(|s| s.info.clone());
-        let ort = OrtStatus::of(
+        let runtime = RuntimeStatus::of(
             info.as_ref()
                 .map_or(&RuntimeInfo::NotLoaded, |i| &i.runtime),
         );
         let model_set = info.as_ref().and_then(|i| i.model_set.clone());
         // Shown until the next activation or state load clears them.
         let refusal = snapshot.is_none().then(|| self.hub.refusal()).flatten();
-        let status = status_view(snapshot.as_ref(), &ort, model_set.as_ref())
+        let status = status_view(snapshot.as_ref(), &runtime, model_set.as_ref())
             .noted(self.params.state.notice())
             .noted(refusal);
         let audibility = stem_audibility(&settings);

@@ -1,6 +1,6 @@
 //! The panels around the stem strips: the header (title, engine state, bypass), the side
-//! panel (output, Karaoke, model set, runtime, precision, latency tier, main meter) and the status-bar
-//! footer.
+//! panel (output, Karaoke, model set, runtime, precision, latency tier, main meter) and the
+//! status-bar footer.
 
 use egui::{pos2, vec2, Align2, CornerRadius, FontId, Id, Rect, Sense, Stroke, StrokeKind, Ui};
 use nice_plug::prelude::*;
@@ -287,12 +287,19 @@ pub(super) fn draw_footer(ui: &mut Ui, rect: Rect, s: &StatusView) {
         &s.model_set,
         value_color(s.model_set_severity),
     );
-    let ort_start = x;
-    x = status_item(ui, x, row1, "RUNTIME", &s.ort, value_color(s.ort_severity));
+    let runtime_start = x;
+    x = status_item(
+        ui,
+        x,
+        row1,
+        "RUNTIME",
+        &s.runtime,
+        value_color(s.runtime_severity),
+    );
     // The runtime's file, or why ONNX Runtime did not load (every path tried), on hover.
-    let ort_rect = Rect::from_min_max(pos2(ort_start, row1 - 8.0), pos2(x, row1 + 8.0));
-    ui.interact(ort_rect, Id::unique("ort-detail"), Sense::hover())
-        .on_hover_text(&s.ort_detail);
+    let runtime_rect = Rect::from_min_max(pos2(runtime_start, row1 - 8.0), pos2(x, row1 + 8.0));
+    ui.interact(runtime_rect, Id::unique("runtime-detail"), Sense::hover())
+        .on_hover_text(&s.runtime_detail);
     status_item(ui, x, row1, "SAMPLE RATE", &s.sample_rate, palette::TEXT);
 
     let mut x = status_item(ui, x0, row2, "REPORTED", &s.latency, palette::TEXT);

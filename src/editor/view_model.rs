@@ -5,7 +5,7 @@
 //! - meter scaling and ballistics (the audio thread only publishes raw block peaks);
 //! - which stems reach the main output, derived from [`MixerSettings::effective_gains`] so the
 //!   GUI can never disagree with the mixer;
-//! - the status texts: latency, sample rate, load, missed hops, model set, ONNX Runtime.
+//! - the status texts: latency, sample rate, load, missed hops, model set, the inference runtime.
 
 use std::sync::Arc;
 
@@ -355,7 +355,7 @@ pub fn format_model_set(set: Option<&ModelSetSummary>) -> String {
 /// The inference runtime that runs the models (or whether ONNX Runtime could be loaded), as far
 /// as the editor knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrtStatus {
+pub enum RuntimeStatus {
     /// Not known yet: the engine has not tried to load it (plugin inactive or still starting).
     Unknown,
     /// Loaded: its name, version and file.
@@ -374,21 +374,21 @@ pub enum OrtStatus {
     },
 }
 
-impl OrtStatus {
+impl RuntimeStatus {
     /// What the editor says about the runtime the worker loaded (or did not).
     pub fn of(runtime: &RuntimeInfo) -> Self {
         match runtime {
-            RuntimeInfo::NotLoaded => OrtStatus::Unknown,
+            RuntimeInfo::NotLoaded => RuntimeStatus::Unknown,
             RuntimeInfo::Loaded {
                 name,
                 version,
                 path,
-            } => OrtStatus::Found {
+            } => RuntimeStatus::Found {
                 name: name.clone(),
                 version: version.clone(),
                 path: path.display().to_string(),
             },
-            RuntimeInfo::Failed(reason) => OrtStatus::Missing {
+            RuntimeInfo::Failed(reason) => RuntimeStatus::Missing {
                 reason: reason.clone(),
             },
         }
@@ -397,33 +397,33 @@ impl OrtStatus {
     /// Short text for the status bar: `OpenVINO 2026.4.1`, `not found`, `not checked yet`.
     pub fn short(&self) -> String {
         match self {
-            OrtStatus::Unknown => "not checked yet".into(),
-            OrtStatus::Found { name, version, .. } => format!("{name} {version}"),
-            OrtStatus::Missing { .. } => "not found".into(),
+            RuntimeStatus::Unknown => "not checked yet".into(),
+            RuntimeStatus::Found { name, version, .. } => format!("{name} {version}"),
+            RuntimeStatus::Missing { .. } => "not found".into(),
         }
     }
 
     /// Full text for a tooltip.
     pub fn detail(&self) -> String {
         match self {
-            OrtStatus::Unknown => {
+            RuntimeStatus::Unknown => {
                 "The runtime is loaded by the engine when the plugin is activated".into()
             }
-            OrtStatus::Found {
+            RuntimeStatus::Found {
                 name,
                 version,
                 path,
             } => format!("{name} {version} from {path}"),
-            OrtStatus::Missing { reason } => reason.clone(),
+            RuntimeStatus::Missing { reason } => reason.clone(),
         }
     }
 
     /// Found is good, missing is bad.
     pub fn severity(&self) -> Severity {
         match self {
-            OrtStatus::Unknown => Severity::Neutral,
-            OrtStatus::Found { .. } => Severity::Good,
-            OrtStatus::Missing { .. } => Severity::Bad,
+            RuntimeStatus::Unknown => Severity::Neutral,
+            RuntimeStatus::Found { .. } => Severity::Good,
+            RuntimeStatus::Missing { .. } => Severity::Bad,
         }
     }
 }
@@ -475,11 +475,11 @@ pub struct StatusView {
     /// Severity of `model_set`.
     pub model_set_severity: Severity,
     /// The runtime, short (`OpenVINO 2026.4.1`).
-    pub ort: String,
+    pub runtime: String,
     /// The runtime, long (tooltip).
-    pub ort_detail: String,
-    /// Severity of `ort`.
-    pub ort_severity: Severity,
+    pub runtime_detail: String,
+    /// Severity of `runtime`.
+    pub runtime_severity: Severity,
     /// Reported latency.
     pub latency: String,
     /// Inference load now and peak.
@@ -502,7 +502,7 @@ pub const NOT_AVAILABLE: &str = "—";
 /// The status bar for `engine` (`None` while the plugin is inactive).
 pub fn status_view(
     engine: Option<&EngineSnapshot>,
-    ort: &OrtStatus,
+    runtime: &RuntimeStatus,
     model_set: Option<&ModelSetSummary>,
 ) -> StatusView {
     let model_set_text = format_model_set(model_set);
@@ -518,9 +518,9 @@ pub fn status_view(
             message: "The host has not activated the plugin yet.".into(),
             model_set: model_set_text,
             model_set_severity,
-            ort: ort.short(),
-            ort_detail: ort.detail(),
-            ort_severity: ort.severity(),
+            runtime: runtime.short(),
+            runtime_detail: runtime.detail(),
+            runtime_severity: runtime.severity(),
             latency: NOT_AVAILABLE.into(),
             load: NOT_AVAILABLE.into(),
             load_severity: Severity::Neutral,
@@ -543,9 +543,9 @@ pub fn status_view(
         message: e.message.clone(),
         model_set: model_set_text,
         model_set_severity,
-        ort: ort.short(),
-        ort_detail: ort.detail(),
-        ort_severity: ort.severity(),
+        runtime: runtime.short(),
+        runtime_detail: runtime.detail(),
+        runtime_severity: runtime.severity(),
         latency: format_latency(e.latency_samples, e.sample_rate),
         load: if running {
             format!(
@@ -878,10 +878,10 @@ mod tests {
 
     #[test]
     fn status_view_inactive_and_running() {
-        let ort = OrtStatus::Missing {
+        let runtime = RuntimeStatus::Missing {
             reason: "could not load ONNX Runtime".into(),
         };
-        let v = status_view(None, &ort, None);
+        let v = status_view(None, &runtime, None);
         assert_eq!(
             v.clone().noted(Some("refused".into())).message,
             format!("refused · {}", v.message)
@@ -890,8 +890,8 @@ mod tests {
         assert_eq!(v.state, "inactive");
         assert_eq!(v.latency, NOT_AVAILABLE);
         assert_eq!(v.sample_rate, NOT_AVAILABLE);
-        assert_eq!(v.ort, "not found");
-        assert_eq!(v.ort_severity, Severity::Bad);
+        assert_eq!(v.runtime, "not found");
+        assert_eq!(v.runtime_severity, Severity::Bad);
         assert_eq!(v.model_set, "none");
         assert_eq!(v.summary, None);
 
@@ -906,12 +906,12 @@ mod tests {
             requested: BackendSpec::default(),
             info: None,
         };
-        let ort = OrtStatus::Found {
+        let runtime = RuntimeStatus::Found {
             name: "OpenVINO".into(),
             version: "2026.4.1".into(),
             path: "/x/libonnxruntime.so".into(),
         };
-        let v = status_view(Some(&snap), &ort, None);
+        let v = status_view(Some(&snap), &runtime, None);
         assert_eq!(v.state, "Ready");
         assert_eq!(v.latency, "2.62 s latency (125 823 samples @ 48 kHz)");
         assert_eq!(v.load, "25 % (peak 75 %)");
@@ -919,7 +919,7 @@ mod tests {
         assert_eq!(v.missed, "0 missed hops");
         assert_eq!(v.missed_severity, Severity::Good);
         assert_eq!(v.sample_rate, "48 kHz");
-        assert_eq!(v.ort, "OpenVINO 2026.4.1");
+        assert_eq!(v.runtime, "OpenVINO 2026.4.1");
         assert_eq!(v.summary.as_deref(), Some("2.62 s · 48 kHz"));
 
         let failed = EngineSnapshot {
@@ -927,7 +927,7 @@ mod tests {
             missed_hops: 3,
             ..snap.clone()
         };
-        let v = status_view(Some(&failed), &OrtStatus::Unknown, None);
+        let v = status_view(Some(&failed), &RuntimeStatus::Unknown, None);
         assert_eq!(v.state, "Dry fallback");
         assert_eq!(v.state_severity, Severity::Bad);
         assert_eq!(v.load, NOT_AVAILABLE, "no inference, no load");

@@ -64,7 +64,7 @@ impl<'a> From<&'a OrtRuntime> for InferenceRuntime<'a> {
     }
 }
 
-impl InferenceRuntime<'_> {
+impl<'a> InferenceRuntime<'a> {
     /// Which runtime this is.
     pub fn kind(self) -> RuntimeKind {
         match self {
@@ -73,26 +73,27 @@ impl InferenceRuntime<'_> {
         }
     }
 
-    /// The loaded runtime, for [`BackendInfo::runtime`].
-    pub fn info(self) -> RuntimeInfo {
-        let (version, path) = match self {
+    /// The loaded library's version and file.
+    fn version_and_path(self) -> (&'a str, &'a std::path::Path) {
+        match self {
             InferenceRuntime::Ort(rt) => (&rt.version, &rt.path),
             InferenceRuntime::OpenVino(rt) => (&rt.version, &rt.path),
-        };
+        }
+    }
+
+    /// The loaded runtime, for [`BackendInfo::runtime`].
+    pub fn info(self) -> RuntimeInfo {
+        let (version, path) = self.version_and_path();
         RuntimeInfo::Loaded {
             name: self.kind().name().into(),
-            version: version.clone(),
-            path: path.clone(),
+            version: version.into(),
+            path: path.into(),
         }
     }
 
     /// `ONNX Runtime 1.31.1` or `OpenVINO 2026.4.1`.
     pub fn describe(self) -> String {
-        let version = match self {
-            InferenceRuntime::Ort(rt) => &rt.version,
-            InferenceRuntime::OpenVino(rt) => &rt.version,
-        };
-        format!("{} {version}", self.kind().name())
+        format!("{} {}", self.kind().name(), self.version_and_path().0)
     }
 
     /// Opens one model of a set. `config` says the precision asked for; bf16 applies to the
