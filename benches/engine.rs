@@ -9,8 +9,9 @@
 //! cargo bench --bench engine -- dsp     [--seconds 6]
 //! cargo bench --bench engine -- stream  --models DIR [--tiers live,balanced,studio,offline]
 //!                                       [--seconds 60] [--rate 48000] [--input WAV]
+//!                                       [--model full|fast|xumx|unet|demucs|karaoke|full-spleeter]
 //! cargo bench --bench engine -- quality --models DIR --input WAV
-//! cargo bench --bench engine -- realtime --models DIR [--tier balanced] [--seconds 600]
+//! cargo bench --bench engine -- realtime --models DIR [--tier balanced] [--seconds 600] [--model M]
 //! cargo bench --bench engine -- instances --models DIR [--tier balanced] [--windows 6]
 //! ```
 //!
@@ -38,7 +39,7 @@ use danna_sep_core::engine::{
 use danna_sep_core::ensemble::{
     separate_clip, EnsembleBackend, InferenceRuntime, SessionConfig, SessionOwner, RIGHT_PAD,
 };
-use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::modelset::{find_vocal_set, ModelSet};
 use danna_sep_core::openvino_runtime::{self, OvRuntime};
 use danna_sep_core::runtime::{self, OrtRuntime};
 use danna_sep_core::{BackendSpec, ModelChoice, Precision};
@@ -155,8 +156,18 @@ fn choice_named(name: &str) -> Option<ModelChoice> {
         "xumx" => ModelChoice::XUmx,
         "unet" => ModelChoice::UNet,
         "demucs" => ModelChoice::Demucs,
+        "karaoke" => ModelChoice::Karaoke,
+        "full-spleeter" => ModelChoice::FullSpleeter,
         _ => return None,
     })
+}
+
+/// `--model` (default `full`) and its choice.
+fn model_arg(args: &Args) -> (&str, ModelChoice) {
+    let name = args.get("model").map_or("full", String::as_str);
+    let choice = choice_named(name)
+        .unwrap_or_else(|| panic!("--model {name}: full|fast|xumx|unet|demucs|karaoke|full-spleeter"));
+    (name, choice)
 }
 
 fn choices(set: &ModelSet) -> Vec<(String, ModelChoice)> {
@@ -368,7 +379,8 @@ fn with_precision(config: SessionConfig, precision: Precision) -> SessionConfig 
 }
 
 /// A factory for `choice` on `inference` whatever spec it is asked for (the benchmarks never
-/// swap).
+/// swap). The choices with a vocal model take the Spleeter set the plugin would find; a
+/// Karaoke bench without one would measure the full ensemble, so it stops instead.
 fn factory(
     set: &ModelSet,
     choice: ModelChoice,
@@ -376,8 +388,14 @@ fn factory(
     inference: Inference,
 ) -> BackendFactory {
     let set = set.clone();
+    let vocals = choice.uses_vocal_model().then(|| {
+        find_vocal_set(None, Some(&set.dir))
+            .unwrap_or_else(|e| panic!("{}: no Spleeter set ({e})", choice.label()))
+    });
     Arc::new(move |_| {
-        let backend = EnsembleBackend::new(inference.runtime(), &set, choice, config)?;
+        let vocals = vocals.as_ref().ok_or_else(|| "no vocal model".to_string());
+        let backend =
+            EnsembleBackend::with_vocals(inference.runtime(), &set, choice, config, vocals)?;
         Ok(Box::new(backend) as Box<dyn SeparationBackend>)
     })
 }
@@ -430,8 +448,7 @@ fn bench_stream(args: &Args) {
     let (dir, set) = load_set(args);
     let seconds: f64 = arg(args, "seconds", 60.0);
     let rate: u32 = arg(args, "rate", 48_000);
-    let choice = choice_named(args.get("model").map_or("full", String::as_str))
-        .expect("--model full|fast|xumx|unet|demucs");
+    let (model, choice) = model_arg(args);
     let inference = Inference::from_args(args);
     let config = config_from(args, inference);
     let mix = mixture(args, (seconds * rate as f64) as usize);
@@ -457,7 +474,7 @@ fn bench_stream(args: &Args) {
         );
         emit(json!({
             "kind": "stream", "models": dir, "tier": tier, "rate": rate, "seconds": seconds,
-            "model": args.get("model").map_or("full", String::as_str),
+            "model": model,
             "threads": config.intra_threads, "parallel": config.parallel_models,
             "runtime": inference.label(), "precision": config.precision().label(),
             "latency_s": LatencyBudget::from_spec(spec, rate, 512).seconds(),
@@ -565,9 +582,10 @@ fn bench_realtime(args: &Args) {
     let inference = Inference::from_args(args);
     let config = config_from(args, inference);
     let budget = LatencyBudget::from_spec(tier_spec(&tier), rate, block);
+    let (model, choice) = model_arg(args);
     let (mut engine, mut worker, shared) = build(
         EngineConfig::new(budget),
-        factory(&set, ModelChoice::Full, config, inference),
+        factory(&set, choice, config, inference),
     );
     // Wait for the models before the clock starts, as a host plays after loading.
     while shared.status.state() == BackendState::Loading {
@@ -617,7 +635,7 @@ fn bench_realtime(args: &Args) {
     drop(worker.stop().wait());
     eprintln!("{tier} {} {}: {seconds} s paced, {done} hops done, {missed} missed (at {missed_at:.1?} s, steal in the 5 s before: {steal_before_miss:.2?} s), peak load {peak:.2}, CPU {:.3} s/s, steal {steal:.2} s", inference.label(), config.precision().label(), cpu / wall);
     emit(json!({
-        "kind": "realtime", "models": dir, "tier": tier, "rate": rate, "block": block,
+        "kind": "realtime", "models": dir, "model": model, "tier": tier, "rate": rate, "block": block,
         "seconds": seconds, "hops_done": done, "missed_hops": missed, "peak_load": peak,
         "missed_at_s": missed_at, "steal_5s_before_miss_s": steal_before_miss,
         "steal_s": steal,

@@ -41,6 +41,11 @@ pub enum ModelParam {
     #[id = "karaoke"]
     #[name = "Karaoke (Spleeter vocals)"]
     Karaoke,
+    /// The full ensemble and the Karaoke path blended per stem with the set's tuned weights
+    /// (appended after Karaoke).
+    #[id = "full-spleeter"]
+    #[name = "Full + Spleeter (tuned blend)"]
+    FullSpleeter,
 }
 
 impl From<ModelParam> for ModelChoice {
@@ -52,8 +57,24 @@ impl From<ModelParam> for ModelChoice {
             ModelParam::UNet => ModelChoice::UNet,
             ModelParam::Demucs => ModelChoice::Demucs,
             ModelParam::Karaoke => ModelChoice::Karaoke,
+            ModelParam::FullSpleeter => ModelChoice::FullSpleeter,
         }
     }
+}
+
+/// The `karvoc` parameter: where the Karaoke button's vocals come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum KaraokeVocalsParam {
+    /// With the model set on Full ensemble or Full + Spleeter, the button runs the Karaoke
+    /// choice: real pretrained vocals from the Spleeter model (the full ensemble, saying why,
+    /// when none is provisioned). Other model sets keep their own vocals.
+    #[id = "spleeter"]
+    #[name = "Spleeter (real vocals)"]
+    Spleeter,
+    /// The vocals of the chosen model set, whatever it is.
+    #[id = "model"]
+    #[name = "Model set"]
+    ModelSet,
 }
 
 /// The `null` parameter: [`NullStems`] as a host parameter.
@@ -210,6 +231,18 @@ impl StemParams {
     }
 }
 
+/// The model choice that runs for the `model` parameter's `chosen` with the Karaoke button
+/// `on`: Karaoke when the button takes its vocals from Spleeter and `chosen` is one of the
+/// full ensembles (a lighter choice was made for its cost, so it stays).
+pub fn karaoke_model(chosen: ModelChoice, on: bool, vocals: KaraokeVocalsParam) -> ModelChoice {
+    let full = matches!(chosen, ModelChoice::Full | ModelChoice::FullSpleeter);
+    if on && full && vocals == KaraokeVocalsParam::Spleeter {
+        ModelChoice::Karaoke
+    } else {
+        chosen
+    }
+}
+
 /// All parameters of Danna-Sep RT.
 #[derive(Params)]
 pub struct DannaSepParams {
@@ -257,6 +290,10 @@ pub struct DannaSepParams {
     /// (appended after every older parameter).
     #[id = "runtime"]
     pub runtime: EnumParam<RuntimeParam>,
+    /// Where the Karaoke button's vocals come from; a change while it is on is a staged swap
+    /// (appended after every older parameter).
+    #[id = "karvoc"]
+    pub karaoke_vocals: EnumParam<KaraokeVocalsParam>,
     /// Editor window size in logical pixels; not a parameter, but saved with the plugin state
     /// so the window reopens at the size the user left it.
     #[persist = "editor-state"]
@@ -293,6 +330,7 @@ impl Default for DannaSepParams {
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             null_stems: EnumParam::new("Stems that null", NullParam::Auto),
             runtime: EnumParam::new("Runtime", RuntimeParam::Auto),
+            karaoke_vocals: EnumParam::new("Karaoke vocals", KaraokeVocalsParam::Spleeter),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
             state: StateRecord::default(),
         }
@@ -305,10 +343,15 @@ impl DannaSepParams {
         [&self.drums, &self.bass, &self.other, &self.vocals]
     }
 
-    /// The backend spec the parameters ask for (no allocation; called once per block).
+    /// The backend spec the parameters ask for (no allocation; called once per block). The
+    /// Karaoke button turns the Full choices into Karaoke (see [`KaraokeVocalsParam`]).
     pub fn backend_spec(&self) -> BackendSpec {
         BackendSpec {
-            model: self.model.value().into(),
+            model: karaoke_model(
+                self.model.value().into(),
+                self.karaoke.value(),
+                self.karaoke_vocals.value(),
+            ),
             precision: self.precision.value().into(),
             runtime: self.runtime.value().into(),
         }
@@ -336,5 +379,27 @@ impl DannaSepParams {
             karaoke_level: self.karaoke_level.value(),
             bypass: self.bypass.value(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_karaoke_button_runs_spleeter_vocals_for_the_full_ensembles_only() {
+        use KaraokeVocalsParam::{ModelSet, Spleeter};
+        for chosen in ModelChoice::ALL {
+            assert_eq!(karaoke_model(chosen, false, Spleeter), chosen, "button off");
+            assert_eq!(karaoke_model(chosen, true, ModelSet), chosen, "own vocals");
+            let full = matches!(chosen, ModelChoice::Full | ModelChoice::FullSpleeter);
+            let want = if full { ModelChoice::Karaoke } else { chosen };
+            assert_eq!(karaoke_model(chosen, true, Spleeter), want, "{chosen:?}");
+        }
+        // The default parameters: Full ensemble, button off, Spleeter vocals.
+        let mut p = DannaSepParams::default();
+        assert_eq!(p.backend_spec().model, ModelChoice::Full);
+        p.karaoke = BoolParam::new("Karaoke", true);
+        assert_eq!(p.backend_spec().model, ModelChoice::Karaoke);
     }
 }

@@ -325,6 +325,53 @@ fn a_runtime_change_is_a_staged_swap_and_the_status_line_names_what_runs() {
     }
 }
 
+/// The Karaoke button with the default Full ensemble runs the Karaoke choice (Spleeter's real
+/// vocals) through a staged swap, and back when it is turned off; "Karaoke vocals: Model set"
+/// keeps the ensemble's vocals.
+#[test]
+fn the_karaoke_button_swaps_in_the_spleeter_vocals_and_back() {
+    let rate = 44_100.0;
+    let mut d = Driver::new(2, rate, 512, ProcessMode::Offline);
+    if settle(&d) != BackendState::Ready {
+        return;
+    }
+    let spleeter = danna_sep_testkit::repo_root().join("models/spleeter-2stems");
+    let shared = d.plugin.engine_shared().unwrap();
+    // Long enough that windows begin after each change (the swap lands on the first one).
+    let frames = d.latency as usize + rate as usize;
+    let input = [noise(frames, 97), noise(frames, 98)];
+    let blocks = fixed_blocks(frames, 512);
+    d.run(&input, &blocks);
+    set_param(&d, "kar", 1.0);
+    assert_eq!(
+        d.plugin.parameters().backend_spec().model,
+        ModelChoice::Karaoke
+    );
+    d.run(&input, &blocks);
+    assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 1);
+    assert!(!d.context().restart_requested.get());
+    let line = d.plugin.status_line();
+    if spleeter.join("manifest.toml").is_file() {
+        assert!(
+            line.contains("Karaoke: vocals: spleeter-2stems") && line.contains("licence MIT"),
+            "{line}"
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI provisions {}",
+            spleeter.display()
+        );
+        assert!(line.contains("without Spleeter"), "{line}");
+    }
+    // Its own vocals: the model set's (Full), another swap.
+    set_param(&d, "karvoc", 1.0);
+    assert_eq!(d.plugin.parameters().backend_spec().model, ModelChoice::Full);
+    d.run(&input, &blocks);
+    assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 2);
+    assert!(!d.plugin.status_line().contains("Karaoke:"));
+}
+
 /// Ardour's export says "offline" only in its blocks: the VST3 wrapper then asks the plugin to
 /// switch itself on the processing thread (`Vst3Plugin::switch_process_mode`) instead of
 /// re-activating it there. The same engine goes on, nothing is allocated, the render from the

@@ -178,6 +178,11 @@ def validate(doc: Mapping[str, Any], folder: Path | None = None) -> None:
             total = sum(float(weights[n][s]) for n in order)
             if abs(total - 1.0) > 1e-6:
                 raise ManifestError(f"blend.{mode}: weights for stem '{stem}' sum to {total}, expected 1")
+    if "vocal" in blend:
+        # The Full + Spleeter choice's per-stem share of the Karaoke path (optional).
+        w = need(need(blend, "vocal", dict, "blend"), "weights", list, "blend.vocal")
+        if len(w) != len(STEMS) or not all(isinstance(x, (int, float)) and 0.0 <= x <= 1.0 for x in w):
+            raise ManifestError(f"blend.vocal.weights: expected {len(STEMS)} numbers in [0, 1], got {w}")
 
 
 TWO_STEMS = ("vocals", "accompaniment")

@@ -43,12 +43,20 @@ def _doc(tiny_set):
     (lambda d: d.update(schema_version=2), "schema_version"),
     (lambda d: d["models"]["xumx"].update(file="nope.onnx"), "does not exist"),
     (lambda d: d["blend"]["fast"]["order"].append("xumx"), "same models"),
+    (lambda d: d["blend"].update(vocal={"weights": [0.0, 0.5, 1.0]}), "blend.vocal.weights"),
+    (lambda d: d["blend"].update(vocal={"weights": [0.0, 0.5, 1.0, 1.2]}), "blend.vocal.weights"),
 ])
 def test_validation_errors(tiny_set, mutate, message):
     d = copy.deepcopy(_doc(tiny_set))
     mutate(d)
     with pytest.raises(manifest.ManifestError, match=message):
         manifest.validate(d, tiny_set[0])
+
+
+def test_a_vocal_blend_of_shares_is_valid(tiny_set):
+    d = copy.deepcopy(_doc(tiny_set))
+    d["blend"]["vocal"] = {"weights": [0.0, 0.25, 0.5, 1.0], "tuned_on": "valid"}
+    manifest.validate(d, tiny_set[0])
 
 
 def test_missing_manifest(tmp_path):

@@ -146,7 +146,9 @@ impl EditorApp {
             "KARAOKE",
             karaoke,
             palette::KARAOKE,
-            "Karaoke: turn the vocals down to the level on the right",
+            "Karaoke: turn the vocals down to the level on the right. With the Full ensemble \
+             (and \"Karaoke vocals\" on Spleeter), the vocals come from the real pretrained \
+             Spleeter model",
         ) {
             set_once(setter, &p.karaoke, !karaoke);
         }

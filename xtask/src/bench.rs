@@ -208,6 +208,23 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 records.extend(engine(&all)?)?;
             }
         }
+        // Karaoke (the Spleeter model beside the full ensemble) per tier and paced, on the demo
+        // set, where set-up provisioned the Spleeter model.
+        let spleeter = root.join(crate::spleeter::SET_DIR).join("manifest.toml");
+        if size == "demo" && spleeter.is_file() {
+            let karaoke = ["--model", "karaoke", "--models", &set_arg, "--input", &clip_arg];
+            for (part, args) in [
+                ("stream", [vec!["--seconds", stream_s], on("ort", "float32")].concat()),
+                (
+                    "realtime",
+                    [vec!["--seconds", &rt], on("ort", "float32")].concat(),
+                ),
+            ] {
+                if o.wants(part) {
+                    records.extend(engine(&[&[part][..], &karaoke, &args].concat())?)?;
+                }
+            }
+        }
         if size == "demo" && o.wants("dsp") {
             records.extend(engine(&["dsp", "--input", &clip_arg])?)?;
         }
@@ -479,6 +496,12 @@ fn ran_on_label(r: &Value) -> String {
     format!("{runtime} {precision}")
 }
 
+/// The model choice a stream or paced record ran (`full` for records made before it was
+/// recorded).
+fn model_label(r: &Value) -> &str {
+    r["model"].as_str().unwrap_or("full")
+}
+
 /// The README tables.
 fn tables(records: &[Value]) -> String {
     let mut t = String::new();
@@ -589,18 +612,20 @@ fn tables(records: &[Value]) -> String {
         );
     }
 
-    t += "\n**Streaming engine, full ensemble** (48 kHz host, so every window is resampled; \
-          the default schedule; CPU seconds per audio second of the whole process, including \
-          overlap, resampling, STFT, Wiener, iSTFT and the models):\n\n\
-          | set | runtime | tier | latency (512 blocks) | window / hop | CPU s per audio s | RTF |\n\
-          |---|---|---|---|---|---|---|\n";
+    t += "\n**Streaming engine** (48 kHz host, so every window is resampled; the default \
+          schedule; CPU seconds per audio second of the whole process, including overlap, \
+          resampling, STFT, Wiener, iSTFT and the models; `karaoke` adds the Spleeter model and \
+          the accompaniment split to the full ensemble):\n\n\
+          | set | model | runtime | tier | latency (512 blocks) | window / hop | CPU s per audio s | RTF |\n\
+          |---|---|---|---|---|---|---|---|\n";
     for size in &sizes {
         for r in records
             .iter()
             .filter(|r| r["kind"] == "stream" && r["size"] == *size)
         {
             t += &format!(
-                "| {size} | {} | {} | {} s | {} | {} | {} |\n",
+                "| {size} | {} | {} | {} | {} s | {} | {} | {} |\n",
+                model_label(r),
                 ran_on_label(r),
                 r["tier"].as_str().unwrap_or("?"),
                 f(&r["latency_s"], 2),
@@ -612,13 +637,14 @@ fn tables(records: &[Value]) -> String {
     }
 
     t += "\n**Real-time paced stream** (512-sample blocks at 48 kHz handed over at their \
-          deadlines, full ensemble):\n\n\
-          | set | runtime | tier | audio | hops done | missed hops | peak load | CPU s per audio s |\n\
-          |---|---|---|---|---|---|---|---|\n";
+          deadlines):\n\n\
+          | set | model | runtime | tier | audio | hops done | missed hops | peak load | CPU s per audio s |\n\
+          |---|---|---|---|---|---|---|---|---|\n";
     for r in records.iter().filter(|r| r["kind"] == "realtime") {
         t += &format!(
-            "| {} | {} | {} | {} s | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} s | {} | {} | {} | {} |\n",
             r["size"].as_str().unwrap_or("?"),
+            model_label(r),
             ran_on_label(r),
             r["tier"].as_str().unwrap_or("?"),
             f(&r["seconds"], 0),
@@ -740,6 +766,7 @@ mod tests {
             json!({"kind": "model", "size": "full", "model": "unet", "threads": 1, "parallel": false, "runtime": "openvino", "precision": "bf16", "rtf": 0.3, "cpu_per_audio_s": 0.31}),
             json!({"kind": "lossy_quality", "size": "demo", "runtime": "openvino", "precision": "bf16", "snr_db": [40.0, 41.0, 42.0, 43.0]}),
             json!({"kind": "realtime", "size": "full", "tier": "balanced", "runtime": "openvino", "precision": "bf16", "seconds": 600.0, "hops_done": 1000, "missed_hops": 0, "peak_load": 0.5, "cpu_per_audio_s": 0.9}),
+            json!({"kind": "stream", "size": "demo", "model": "karaoke", "tier": "live", "latency_s": 0.4, "overlap": 2.0, "cpu_per_audio_s": 0.5, "rtf": 0.3}),
             json!({"kind": "machine", "cpu": "Xeon", "cores": 2, "flags": ["avx512_bf16", "amx_bf16"]}),
         ];
         let t = tables(&records);
@@ -757,7 +784,11 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("| full | OpenVINO bf16 | balanced | 600 s | 1000 | 0 | 0.50 | 0.900 |"),
+            t.contains("| full | full | OpenVINO bf16 | balanced | 600 s | 1000 | 0 | 0.50 | 0.900 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| demo | karaoke | ONNX Runtime float32 | live | 0.40 s | 2.00 | 0.500 | 0.300 |"),
             "{t}"
         );
         assert!(

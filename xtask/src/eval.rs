@@ -6,7 +6,10 @@
 //! channels), averaged over tracks. With `--tune-blend` the blend weights are first fitted per
 //! stem on the `valid` split (a grid over the simplex, step 0.05, maximising the mean SDR; the
 //! blend is linear in the models' outputs, so blending the single-model outputs is the blend the
-//! engine computes) and written into the model set's `manifest.toml`.
+//! engine computes) and written into the model set's `manifest.toml`. When a Spleeter vocal set
+//! is beside the model set (or at `DANNA_SEP_SPLEETER`), the Full + Spleeter choice's
+//! `[blend.vocal]` is then fitted the same way, per stem, between the (newly weighted) full
+//! ensemble and the Karaoke path, both run through the CLI with the new weights.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,9 +24,20 @@ pub const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
 /// Modes evaluated by default: each model alone, then the blends.
 const DEFAULT_MODES: &str = "xumx,unet,demucs,fast,full";
 /// Modes that run only when asked for: `karaoke`, the Spleeter vocals with the accompaniment
-/// split by the full ensemble (needs `models/spleeter-2stems` beside the set or
-/// `DANNA_SEP_SPLEETER`).
-const EXTRA_MODES: &str = "karaoke";
+/// split by the full ensemble, and `full-spleeter`, that blended with the full ensemble (need
+/// `models/spleeter-2stems` beside the set or `DANNA_SEP_SPLEETER`).
+const EXTRA_MODES: &str = "karaoke,full-spleeter";
+/// Every mode in table order.
+const TABLE_ORDER: [&str; 8] = [
+    "mix/4",
+    "xumx",
+    "unet",
+    "demucs",
+    "fast",
+    "full",
+    "karaoke",
+    "full-spleeter",
+];
 const README_BEGIN: &str = "<!-- eval:begin -->";
 const README_END: &str = "<!-- eval:end -->";
 
@@ -36,11 +50,12 @@ Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes L
   --data DIR        MUSDB18-HQ-style folder: <split>/<track>/{mixture,drums,bass,other,vocals}.wav
   --split NAME      split to evaluate (default test)
   --modes LIST      comma-separated from xumx,unet,demucs,fast,full (default: all) and
-                    karaoke (Spleeter vocals + the full ensemble's drums/bass/other)
+                    karaoke (Spleeter vocals + the full ensemble's drums/bass/other),
+                    full-spleeter (that and the full ensemble blended per stem)
   --tier NAME       the CLI's window geometry (default studio, the CLI's default)
   --max-tracks N    evaluate only the first N tracks (sorted by name)
   --tune-blend      fit the full and fast blend weights on the `valid` split first and write
-                    them into the manifest
+                    them into the manifest (and [blend.vocal] when a Spleeter set is found)
   --readme          write the table into README.md between the eval markers
   --cli PATH        danna-sep binary to use (default: build target/release/danna-sep)";
 
@@ -203,12 +218,25 @@ fn separate(
     mode: &str,
     out: &Path,
 ) -> Result<Vec<Stereo>> {
+    separate_with(cli, args, track, mode, out, &[])
+}
+
+/// [`separate`] with `extra` CLI arguments.
+fn separate_with(
+    cli: &Path,
+    args: &EvalArgs,
+    track: &Path,
+    mode: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Result<Vec<Stereo>> {
     std::fs::create_dir_all(out)?;
     let status = Command::new(cli)
         .args([
             "separate", "--model", mode, "--tier", &args.tier, "--models",
         ])
         .arg(&args.models)
+        .args(extra)
         .arg("-o")
         .arg(out)
         .arg(track.join("mixture.wav"))
@@ -252,6 +280,7 @@ impl Table {
                 "fast" => "fast blend (U-Net + Demucs)",
                 "full" => "full ensemble",
                 "karaoke" => "Karaoke (Spleeter 2stems vocals, ensemble split)",
+                "full-spleeter" => "full + Spleeter (tuned blend)",
                 other => other,
             }
         }
@@ -266,7 +295,7 @@ impl Table {
             args.models.file_name().unwrap_or_default().to_string_lossy(),
             args.tier
         );
-        for m in ["mix/4", "xumx", "unet", "demucs", "fast", "full", "karaoke"] {
+        for m in TABLE_ORDER {
             if let Some(r) = self.rows.get(m) {
                 s += &format!(
                     "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
@@ -434,6 +463,73 @@ fn tune_blend(cli: &Path, args: &EvalArgs) -> Result<()> {
         .insert("blend_tuning".into(), toml::Value::String(note));
     std::fs::write(&manifest_path, toml::to_string(&doc)?)?;
     eprintln!("Blend weights written to {}", manifest_path.display());
+    match vocal_set_beside(&args.models) {
+        Some(_) => tune_vocal_blend(cli, args, &tracks, &refs),
+        None => {
+            eprintln!(
+                "No Spleeter set beside {} (nor DANNA_SEP_SPLEETER): [blend.vocal] not tuned",
+                args.models.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The Spleeter vocal set the CLI would use for `models`: `DANNA_SEP_SPLEETER`, else
+/// `spleeter-2stems` beside it (the layout `cargo xtask setup` makes under `models/`).
+fn vocal_set_beside(models: &Path) -> Option<PathBuf> {
+    std::env::var_os("DANNA_SEP_SPLEETER")
+        .map(PathBuf::from)
+        .or_else(|| models.parent().map(|p| p.join("spleeter-2stems")))
+        .filter(|d| d.join("manifest.toml").is_file())
+}
+
+/// Fits `[blend.vocal]`: per stem, the Karaoke path's share against the full ensemble (both
+/// through the CLI with the manifest's current full weights, nulling off so the blend is the
+/// engine's), and writes it into the manifest.
+fn tune_vocal_blend(cli: &Path, args: &EvalArgs, tracks: &[PathBuf], refs: &[Vec<Stereo>]) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("danna-sep-tune-vocal-{}", std::process::id()));
+    let mut est: Vec<Vec<Vec<Stereo>>> = vec![vec![Vec::new(); 4]; 2];
+    for track in tracks {
+        let name = track.file_name().unwrap_or_default().to_string_lossy();
+        for (k, mode) in ["full", "karaoke"].iter().enumerate() {
+            let out = tmp.join(mode).join(&*name);
+            let stems = separate_with(cli, args, track, mode, &out, &["--null-stems", "off"])?;
+            for (s, e) in stems.into_iter().enumerate() {
+                est[k][s].push(e);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let mut weights = Vec::with_capacity(4);
+    for s in 0..4 {
+        let pair = vec![est[0][s].clone(), est[1][s].clone()];
+        let (w, score) = best_weights(&refs[s], &pair);
+        eprintln!(
+            "full + Spleeter {}: Karaoke share {:.2}, valid SDR {score:.2} dB",
+            STEMS[s], w[1]
+        );
+        weights.push(toml::Value::Float(w[1]));
+    }
+    let manifest_path = args.models.join("manifest.toml");
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&manifest_path)?)?;
+    let mut vocal = toml::Table::new();
+    vocal.insert("weights".into(), toml::Value::Array(weights));
+    vocal.insert(
+        "tuned_on".into(),
+        toml::Value::String(format!(
+            "the `valid` split of {} ({} tracks, 0.05 grid, mean SDR, CLI tier {})",
+            args.data.file_name().unwrap_or_default().to_string_lossy(),
+            tracks.len(),
+            args.tier
+        )),
+    );
+    doc.get_mut("blend")
+        .and_then(|b| b.as_table_mut())
+        .context("manifest has no [blend]")?
+        .insert("vocal".into(), toml::Value::Table(vocal));
+    std::fs::write(&manifest_path, toml::to_string(&doc)?)?;
+    eprintln!("[blend.vocal] written to {}", manifest_path.display());
     Ok(())
 }
 

@@ -57,7 +57,9 @@ struct SeparateArgs {
     #[arg(short, long, default_value = ".")]
     out: PathBuf,
     /// Which models to run (`karaoke`: vocals from the Spleeter 2-stem model, the rest split
-    /// by the full ensemble; the full ensemble when no Spleeter model is provisioned)
+    /// by the full ensemble; `full-spleeter`: that and the full ensemble blended per stem with
+    /// the set's tuned weights; both run the full ensemble when no Spleeter model is
+    /// provisioned)
     #[arg(long, value_enum, default_value_t = ModelArg::Full)]
     model: ModelArg,
     /// Make the four stems sum to the input exactly (the residual is shared out in proportion
@@ -109,6 +111,7 @@ enum ModelArg {
     Unet,
     Demucs,
     Karaoke,
+    FullSpleeter,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -200,6 +203,7 @@ impl From<ModelArg> for ModelChoice {
             ModelArg::Unet => ModelChoice::UNet,
             ModelArg::Demucs => ModelChoice::Demucs,
             ModelArg::Karaoke => ModelChoice::Karaoke,
+            ModelArg::FullSpleeter => ModelChoice::FullSpleeter,
         }
     }
 }

@@ -21,17 +21,23 @@ pub enum ModelChoice {
     /// the status line says why. Appended last: the saved states and the host's normalised
     /// values of the earlier choices stay as they were.
     Karaoke,
+    /// The full ensemble and the Karaoke path blended per stem with the weights the model set's
+    /// `[blend.vocal]` gives (tuned on the synthetic `valid` split by
+    /// `cargo xtask models eval --tune-blend`): `(1 − w)·full + w·karaoke`. Without a Spleeter
+    /// model: the full ensemble, saying why. Appended after [`ModelChoice::Karaoke`].
+    FullSpleeter,
 }
 
 impl ModelChoice {
     /// Every choice, in parameter order.
-    pub const ALL: [ModelChoice; 6] = [
+    pub const ALL: [ModelChoice; 7] = [
         ModelChoice::Full,
         ModelChoice::Fast,
         ModelChoice::XUmx,
         ModelChoice::UNet,
         ModelChoice::Demucs,
         ModelChoice::Karaoke,
+        ModelChoice::FullSpleeter,
     ];
 
     /// Short display name (`Full ensemble`, `X-UMX only`, ...).
@@ -43,7 +49,13 @@ impl ModelChoice {
             ModelChoice::UNet => "U-Net only",
             ModelChoice::Demucs => "Demucs only",
             ModelChoice::Karaoke => "Karaoke (Spleeter vocals)",
+            ModelChoice::FullSpleeter => "Full + Spleeter (tuned blend)",
         }
+    }
+
+    /// Whether the choice runs a two-stem vocal model beside the ensemble (when one is found).
+    pub fn uses_vocal_model(self) -> bool {
+        matches!(self, ModelChoice::Karaoke | ModelChoice::FullSpleeter)
     }
 }
 
@@ -327,7 +339,7 @@ mod tests {
         for n in NullStems::ALL {
             assert_eq!(NullStems::from_code(n.code()), n);
         }
-        assert_eq!(ModelChoice::ALL.last(), Some(&ModelChoice::Karaoke));
+        assert_eq!(ModelChoice::ALL.last(), Some(&ModelChoice::FullSpleeter));
     }
 
     #[test]

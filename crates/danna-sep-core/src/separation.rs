@@ -1,6 +1,6 @@
 //! The backend factory the plugin and the CLI run: the ONNX ensemble
 //! ([`crate::ensemble::EnsembleBackend`]) on a model set, the shipped one by default, and for
-//! the Karaoke choice the Spleeter vocal set found beside it
+//! the Karaoke and Full + Spleeter choices the Spleeter vocal set found beside it
 //! ([`crate::modelset::find_vocal_set`]).
 //!
 //! The factory runs on the inference worker (or its loader thread), never the audio thread.
@@ -16,7 +16,7 @@ use crate::engine::{BackendFactory, SeparationBackend};
 use crate::ensemble::{EnsembleBackend, InferenceRuntime, SessionConfig, SessionOwner};
 use crate::error::one_line;
 use crate::modelset::{find_model_set, find_vocal_set};
-use crate::selection::{ModelChoice, Precision, RuntimeChoice, RuntimeKind, RuntimePlan};
+use crate::selection::{Precision, RuntimeChoice, RuntimeKind, RuntimePlan};
 use crate::{openvino_runtime, runtime};
 
 /// A factory for the ensemble on the model set in `models` (else the configured folder, else
@@ -65,9 +65,9 @@ pub fn ensemble_factory_for(
             (RuntimeKind::OpenVino, Ok(ov)) => InferenceRuntime::OpenVino(ov),
             _ => InferenceRuntime::Ort(runtime),
         };
-        // The Karaoke choice's vocal set: looked for only when it runs; when it cannot be
-        // loaded Karaoke runs the full ensemble and says why.
-        let vocals = if spec.model == ModelChoice::Karaoke {
+        // The vocal set of the choices that run one: looked for only then; when it cannot be
+        // loaded they run the full ensemble and say why.
+        let vocals = if spec.model.uses_vocal_model() {
             find_vocal_set(spleeter.as_deref(), Some(&set.dir)).map_err(|e| one_line(&e))
         } else {
             Err(String::new())

@@ -224,6 +224,45 @@ fn karaoke_stems_null_in_real_time_at_a_host_rate_of_48k() {
     assert!(line.contains("stems null ("), "{line}");
 }
 
+/// Full + Spleeter is the per-stem blend `(1 − w)·full + w·karaoke` of the two choices'
+/// outputs (nulling off, so each is the backend's own), with the set's `[blend.vocal]` weights,
+/// and the status line shows them.
+#[test]
+fn full_plus_spleeter_is_the_tuned_blend_of_the_full_ensemble_and_karaoke() {
+    let Some((mix, _, _, spleeter)) = material("full + spleeter") else {
+        return;
+    };
+    let mix = &mix[..mix.len().min(5 * 44_100)];
+    let cfg = config(spleeter);
+    let set = danna_sep_core::modelset::ModelSet::load(&demo_set()).expect("demo set");
+    let weights = set.blend.vocal.as_ref().map_or([0.5; STEM_COUNT], |v| v.stem_weights());
+    let run = |model| {
+        let spec = BackendSpec { model, ..KARAOKE };
+        offline(&cfg, spec, NullStems::Off, mix, LatencyTier::Live)
+    };
+    let (full, _) = run(ModelChoice::Full);
+    let (karaoke, _) = run(ModelChoice::Karaoke);
+    let (blend, line) = run(ModelChoice::FullSpleeter);
+    assert!(line.contains("blended with the ensemble, Karaoke share d/b/o/v"), "{line}");
+    for s in 0..STEM_COUNT {
+        let w = weights[s];
+        for ch in 0..2 {
+            let c = 2 * s + ch;
+            let err = (0..mix.len())
+                .map(|t| (blend[c][t] - ((1.0 - w) * full[c][t] + w * karaoke[c][t])).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-5, "stem {s} channel {ch}: {err}");
+        }
+    }
+    // The blend is not one of its two inputs where a weight is strictly between 0 and 1.
+    if let Some(s) = weights.iter().position(|&w| w > 0.0 && w < 1.0) {
+        let diff = (0..mix.len())
+            .map(|t| (blend[2 * s][t] - full[2 * s][t]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-4, "stem {s}: {diff}");
+    }
+}
+
 #[test]
 fn karaoke_without_the_spleeter_model_runs_the_full_ensemble_and_says_why() {
     if runtime_or_skip("karaoke fallback").is_none() {

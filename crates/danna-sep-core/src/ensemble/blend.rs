@@ -44,8 +44,9 @@ impl BlendPlan {
             })
         };
         match choice {
-            // Karaoke: the full ensemble splits the accompaniment (its vocals are replaced).
-            ModelChoice::Full | ModelChoice::Karaoke => blended(false),
+            // Karaoke: the full ensemble splits the accompaniment (its vocals are replaced);
+            // Full + Spleeter blends that with the ensemble as it is.
+            ModelChoice::Full | ModelChoice::Karaoke | ModelChoice::FullSpleeter => blended(false),
             ModelChoice::Fast => blended(true),
             ModelChoice::XUmx => single("xumx"),
             ModelChoice::UNet => single("unet"),

@@ -21,6 +21,12 @@
 //! the accompaniment `mixture − vocals` is split into drums, bass and other by the ensemble's
 //! estimates ([`ResidualSplit`]), so the four stems sum to the window (up to the STFT round
 //! trip). Without a vocal set the choice runs the full ensemble and its description says why.
+//!
+//! [`ModelChoice::FullSpleeter`] runs the same two paths and blends them per stem,
+//! `(1 − w)·full + w·karaoke`, with the set's `[blend.vocal]` weights (0.5 each when the set
+//! has none, and the description says they are untuned). The blend is linear in the two
+//! paths' outputs, so `cargo xtask models eval --tune-blend` fits it from whole-track outputs
+//! of `--model full` and `--model karaoke`.
 
 mod blend;
 mod mask;
@@ -154,12 +160,36 @@ pub struct EnsembleBackend {
     karaoke: Option<Karaoke>,
 }
 
-/// The Karaoke choice's vocal model and accompaniment split.
+/// The Karaoke path's vocal model and accompaniment split, and how it is blended.
 struct Karaoke {
     vocal: VocalRunner,
     split: ResidualSplit,
     vocals: [Vec<f32>; 2],
     acc: [Vec<f32>; 2],
+    /// Per stem, the Karaoke path's share; the full ensemble has the rest (all 1: Karaoke).
+    weights: [f32; STEM_COUNT],
+    /// The full ensemble's stems, kept for the blend (empty when every weight is 1).
+    full: StemBuffers,
+}
+
+/// Per stem, the Karaoke path's share for `choice`, and how the description says it.
+fn vocal_path_weights(set: &ModelSet, choice: ModelChoice) -> ([f32; STEM_COUNT], String) {
+    if choice != ModelChoice::FullSpleeter {
+        return ([1.0; STEM_COUNT], String::new());
+    }
+    let (weights, source) = match &set.blend.vocal {
+        Some(v) if v.tuned_on.is_empty() => (v.stem_weights(), "[blend.vocal]".to_string()),
+        Some(v) => (v.stem_weights(), format!("tuned on {}", v.tuned_on)),
+        None => ([0.5; STEM_COUNT], "untuned: the set has no [blend.vocal]".into()),
+    };
+    let shown: Vec<String> = weights.iter().map(|w| format!("{w:.2}")).collect();
+    (
+        weights,
+        format!(
+            "; blended with the ensemble, Karaoke share d/b/o/v {} ({source})",
+            shown.join("/")
+        ),
+    )
 }
 
 impl EnsembleBackend {
@@ -216,7 +246,7 @@ impl EnsembleBackend {
         }
         let mut karaoke = None;
         let mut vocal_note = String::new();
-        if choice == ModelChoice::Karaoke {
+        if choice.uses_vocal_model() {
             match vocals {
                 Ok(vs) => {
                     // The vocal set has no int8 variant: float32 whatever was asked.
@@ -226,20 +256,26 @@ impl EnsembleBackend {
                     };
                     let model = runtime.open(&vs.model_name, &vs.model, float)?;
                     precisions.push((vs.model_name.clone(), model.precision()));
+                    let (weights, blend_note) = vocal_path_weights(set, choice);
                     karaoke = Some(Karaoke {
                         vocal: VocalRunner::new(&vs.model_name, &vs.model, model)?,
                         split: ResidualSplit::default(),
                         vocals: [Vec::new(), Vec::new()],
                         acc: [Vec::new(), Vec::new()],
+                        weights,
+                        full: StemBuffers::new(0),
                     });
                     vocal_note = format!(
-                        "; Karaoke: {}; drums/bass/other split from the ensemble",
+                        "; Karaoke: {}; drums/bass/other split from the ensemble{blend_note}",
                         vs.describe()
                     );
                 }
                 Err(why) => {
-                    vocal_note =
-                        format!("; Karaoke without Spleeter ({why}): full ensemble vocals");
+                    let short = match choice {
+                        ModelChoice::Karaoke => "Karaoke",
+                        _ => "Full + Spleeter",
+                    };
+                    vocal_note = format!("; {short} without Spleeter ({why}): the full ensemble runs");
                 }
             }
         }
@@ -300,6 +336,13 @@ impl EnsembleBackend {
     /// Whether the Karaoke choice runs its vocal model (false: it fell back to the ensemble).
     pub fn has_vocal_model(&self) -> bool {
         self.karaoke.is_some()
+    }
+}
+
+impl Karaoke {
+    /// Whether the full ensemble's stems are blended in (some weight below 1).
+    fn blends(&self) -> bool {
+        self.weights.iter().any(|&w| w < 1.0)
     }
 }
 
@@ -396,6 +439,9 @@ impl SeparationBackend for EnsembleBackend {
             k.split.prepare(padded, spec_frames);
             k.vocals = [vec![0.0; frames], vec![0.0; frames]];
             k.acc = [vec![0.0; frames], vec![0.0; frames]];
+            if k.blends() {
+                k.full = StemBuffers::new(frames);
+            }
         }
         for slot in &mut self.slots {
             slot.estimate = StemBuffers::new(frames);
@@ -482,6 +528,9 @@ impl SeparationBackend for EnsembleBackend {
         }
         if let Some(k) = &mut self.karaoke {
             let plan = self.stft.as_mut().expect("prepared with an STFT plan");
+            if k.blends() {
+                k.full.clone_from(stems);
+            }
             let [vl, vr] = &mut k.vocals;
             k.vocal.estimate(&self.x, &self.mag, plan, [vl, vr])?;
             for (ch, (acc, vocals)) in k.acc.iter_mut().zip(&k.vocals).enumerate() {
@@ -492,6 +541,16 @@ impl SeparationBackend for EnsembleBackend {
             }
             let [al, ar] = &k.acc;
             k.split.split([al, ar], stems, plan);
+            if k.blends() {
+                for (s, &w) in k.weights.iter().enumerate() {
+                    for ch in 0..2 {
+                        let full = k.full.channel(s, ch);
+                        for (o, &f) in stems.channel_mut(s, ch).iter_mut().zip(full) {
+                            *o = (1.0 - w) * f + w * *o;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

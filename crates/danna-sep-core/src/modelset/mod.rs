@@ -361,7 +361,7 @@ impl BlendMode {
     }
 }
 
-/// Blend weights of both modes.
+/// Blend weights of both modes, and of the vocal model's path when the set has them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Blend {
@@ -369,6 +369,30 @@ pub struct Blend {
     pub full: BlendMode,
     /// The cheaper mode (Danna-Sep `--fast`: U-Net, Demucs).
     pub fast: BlendMode,
+    /// The Full + Spleeter choice's per-stem share of the Karaoke path (optional: sets made
+    /// before it, or not tuned with a vocal set, lack it).
+    #[serde(default)]
+    pub vocal: Option<VocalBlend>,
+}
+
+/// `[blend.vocal]`: how much of each stem the Full + Spleeter choice takes from the Karaoke
+/// path (Spleeter vocals, the accompaniment split by the ensemble) rather than the full
+/// ensemble, `out = (1 − w)·full + w·karaoke`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VocalBlend {
+    /// `w` per stem in [`STEM_IDS`] order, each in `[0, 1]`.
+    pub weights: Vec<f64>,
+    /// Where the weights come from (e.g. the split they were tuned on).
+    #[serde(default)]
+    pub tuned_on: String,
+}
+
+impl VocalBlend {
+    /// The weights as `f32`, in stem order.
+    pub fn stem_weights(&self) -> [f32; STEM_COUNT] {
+        std::array::from_fn(|s| self.weights[s] as f32)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -459,6 +483,9 @@ impl ModelSet {
         }
         for (mode, b) in [("full", &doc.blend.full), ("fast", &doc.blend.fast)] {
             check_blend(mode, b, &models).map_err(&schema)?;
+        }
+        if let Some(v) = &doc.blend.vocal {
+            check_vocal_blend(v).map_err(&schema)?;
         }
         Ok(ModelSet {
             dir: dir.to_path_buf(),
@@ -735,6 +762,16 @@ fn check_blend(
     Ok(())
 }
 
+fn check_vocal_blend(v: &VocalBlend) -> Result<(), String> {
+    if v.weights.len() != STEM_COUNT || !v.weights.iter().all(|w| (0.0..=1.0).contains(w)) {
+        return Err(format!(
+            "blend.vocal.weights must be {STEM_COUNT} numbers in [0, 1], got {:?}",
+            v.weights
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -985,6 +1022,28 @@ average = 6.77
             "min_frames = 4778\nframe_multiple = 1\nstems = [\"vocals\", \"other\", \"bass\", \"drums\"]",
         );
         assert!(schema_err(&model_order).contains("models.demucs.stems"));
+    }
+
+    #[test]
+    fn the_vocal_blend_is_optional_and_its_weights_are_shares() {
+        assert!(ModelSet::load(&TempSet::new(&manifest()).0)
+            .unwrap()
+            .blend
+            .vocal
+            .is_none());
+        let vocal = |w: &str| {
+            format!("{}\n[blend.vocal]\nweights = {w}\ntuned_on = \"valid\"\n", manifest())
+        };
+        let set = ModelSet::load(&TempSet::new(&vocal("[0.0, 0.25, 0.5, 1.0]")).0).unwrap();
+        let v = set.blend.vocal.expect("parsed");
+        assert_eq!(v.stem_weights(), [0.0, 0.25, 0.5, 1.0]);
+        assert_eq!(v.tuned_on, "valid");
+        for bad in ["[0.0, 0.25, 0.5]", "[0.0, 0.25, 0.5, 1.5]", "[0.0, -0.1, 0.5, 1.0]"] {
+            assert!(
+                schema_err(&vocal(bad)).contains("blend.vocal.weights"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
