@@ -165,8 +165,9 @@ fn choice_named(name: &str) -> Option<ModelChoice> {
 /// `--model` (default `full`) and its choice.
 fn model_arg(args: &Args) -> (&str, ModelChoice) {
     let name = args.get("model").map_or("full", String::as_str);
-    let choice = choice_named(name)
-        .unwrap_or_else(|| panic!("--model {name}: full|fast|xumx|unet|demucs|karaoke|full-spleeter"));
+    let choice = choice_named(name).unwrap_or_else(|| {
+        panic!("--model {name}: full|fast|xumx|unet|demucs|karaoke|full-spleeter")
+    });
     (name, choice)
 }
 

@@ -366,7 +366,10 @@ fn the_karaoke_button_swaps_in_the_spleeter_vocals_and_back() {
     }
     // Its own vocals: the model set's (Full), another swap.
     set_param(&d, "karvoc", 1.0);
-    assert_eq!(d.plugin.parameters().backend_spec().model, ModelChoice::Full);
+    assert_eq!(
+        d.plugin.parameters().backend_spec().model,
+        ModelChoice::Full
+    );
     d.run(&input, &blocks);
     assert_eq!(shared.status.swaps_done.load(Ordering::Acquire), 2);
     assert!(!d.plugin.status_line().contains("Karaoke:"));

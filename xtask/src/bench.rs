@@ -212,9 +212,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         // set, where set-up provisioned the Spleeter model.
         let spleeter = root.join(crate::spleeter::SET_DIR).join("manifest.toml");
         if size == "demo" && spleeter.is_file() {
-            let karaoke = ["--model", "karaoke", "--models", &set_arg, "--input", &clip_arg];
+            let karaoke = [
+                "--model", "karaoke", "--models", &set_arg, "--input", &clip_arg,
+            ];
             for (part, args) in [
-                ("stream", [vec!["--seconds", stream_s], on("ort", "float32")].concat()),
+                (
+                    "stream",
+                    [vec!["--seconds", stream_s], on("ort", "float32")].concat(),
+                ),
                 (
                     "realtime",
                     [vec!["--seconds", &rt], on("ort", "float32")].concat(),
@@ -784,11 +789,15 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("| full | full | OpenVINO bf16 | balanced | 600 s | 1000 | 0 | 0.50 | 0.900 |"),
+            t.contains(
+                "| full | full | OpenVINO bf16 | balanced | 600 s | 1000 | 0 | 0.50 | 0.900 |"
+            ),
             "{t}"
         );
         assert!(
-            t.contains("| demo | karaoke | ONNX Runtime float32 | live | 0.40 s | 2.00 | 0.500 | 0.300 |"),
+            t.contains(
+                "| demo | karaoke | ONNX Runtime float32 | live | 0.40 s | 2.00 | 0.500 | 0.300 |"
+            ),
             "{t}"
         );
         assert!(

@@ -44,7 +44,7 @@ const README_END: &str = "<!-- eval:end -->";
 const USAGE: &str = "\
 Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes LIST]
                                [--tier live|balanced|studio] [--max-tracks N]
-                               [--tune-blend] [--readme] [--cli PATH]
+                               [--tune-blend | --tune-vocal-blend] [--readme] [--cli PATH]
 
   --models DIR      model set (manifest.toml + ONNX files)
   --data DIR        MUSDB18-HQ-style folder: <split>/<track>/{mixture,drums,bass,other,vocals}.wav
@@ -56,6 +56,8 @@ Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes L
   --max-tracks N    evaluate only the first N tracks (sorted by name)
   --tune-blend      fit the full and fast blend weights on the `valid` split first and write
                     them into the manifest (and [blend.vocal] when a Spleeter set is found)
+  --tune-vocal-blend
+                    fit only [blend.vocal] (the full blend as the manifest has it)
   --readme          write the table into README.md between the eval markers
   --cli PATH        danna-sep binary to use (default: build target/release/danna-sep)";
 
@@ -69,6 +71,7 @@ pub struct EvalArgs {
     pub tier: String,
     pub max_tracks: Option<usize>,
     pub tune_blend: bool,
+    pub tune_vocal_blend: bool,
     pub readme: bool,
     pub cli: Option<PathBuf>,
 }
@@ -83,6 +86,7 @@ impl EvalArgs {
             tier: "studio".into(),
             max_tracks: None,
             tune_blend: false,
+            tune_vocal_blend: false,
             readme: false,
             cli: None,
         };
@@ -101,6 +105,7 @@ impl EvalArgs {
                 "--tier" => out.tier = value()?,
                 "--max-tracks" => out.max_tracks = Some(value()?.parse()?),
                 "--tune-blend" => out.tune_blend = true,
+                "--tune-vocal-blend" => out.tune_vocal_blend = true,
                 "--readme" => out.readme = true,
                 "--cli" => out.cli = Some(cwd.join(value()?)),
                 "-h" | "--help" => bail!("{USAGE}"),
@@ -134,6 +139,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     };
     if args.tune_blend {
         tune_blend(&cli, &args)?;
+    } else if args.tune_vocal_blend {
+        ensure!(
+            vocal_set_beside(&args.models).is_some(),
+            "--tune-vocal-blend: no Spleeter set beside {} (nor DANNA_SEP_SPLEETER)",
+            args.models.display()
+        );
+        let tracks = tracks(&args.data, "valid", args.max_tracks)?;
+        let refs = stem_references(&tracks)?;
+        tune_vocal_blend(&cli, &args, &tracks, &refs)?;
     }
     let table = evaluate(&cli, &args)?;
     let text = table.markdown(&args);
@@ -401,16 +415,13 @@ fn tune_blend(cli: &Path, args: &EvalArgs) -> Result<()> {
     let manifest_path = args.models.join("manifest.toml");
     let text = std::fs::read_to_string(&manifest_path)?;
     let mut doc: toml::Table = toml::from_str(&text)?;
-    let mut refs: Vec<Vec<Stereo>> = vec![Vec::new(); 4];
+    let refs = stem_references(&tracks)?;
     let mut est: BTreeMap<String, Vec<Vec<Stereo>>> = BTreeMap::new();
     for model in ["unet", "demucs", "xumx"] {
         est.insert(model.into(), vec![Vec::new(); 4]);
     }
     for track in &tracks {
         let name = track.file_name().unwrap_or_default().to_string_lossy();
-        for (s, stem) in STEMS.iter().enumerate() {
-            refs[s].push(read_wav(&track.join(format!("{stem}.wav")))?);
-        }
         for (model, per_stem) in est.iter_mut() {
             let out = separate(cli, args, track, model, &tmp.join(model).join(&*name))?;
             for (s, e) in out.into_iter().enumerate() {
@@ -475,6 +486,19 @@ fn tune_blend(cli: &Path, args: &EvalArgs) -> Result<()> {
     }
 }
 
+/// The reference stems of `tracks`, `[stem][track]`.
+fn stem_references(tracks: &[PathBuf]) -> Result<Vec<Vec<Stereo>>> {
+    STEMS
+        .iter()
+        .map(|stem| {
+            tracks
+                .iter()
+                .map(|t| read_wav(&t.join(format!("{stem}.wav"))))
+                .collect()
+        })
+        .collect()
+}
+
 /// The Spleeter vocal set the CLI would use for `models`: `DANNA_SEP_SPLEETER`, else
 /// `spleeter-2stems` beside it (the layout `cargo xtask setup` makes under `models/`).
 fn vocal_set_beside(models: &Path) -> Option<PathBuf> {
@@ -487,7 +511,12 @@ fn vocal_set_beside(models: &Path) -> Option<PathBuf> {
 /// Fits `[blend.vocal]`: per stem, the Karaoke path's share against the full ensemble (both
 /// through the CLI with the manifest's current full weights, nulling off so the blend is the
 /// engine's), and writes it into the manifest.
-fn tune_vocal_blend(cli: &Path, args: &EvalArgs, tracks: &[PathBuf], refs: &[Vec<Stereo>]) -> Result<()> {
+fn tune_vocal_blend(
+    cli: &Path,
+    args: &EvalArgs,
+    tracks: &[PathBuf],
+    refs: &[Vec<Stereo>],
+) -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("danna-sep-tune-vocal-{}", std::process::id()));
     let mut est: Vec<Vec<Vec<Stereo>>> = vec![vec![Vec::new(); 4]; 2];
     for track in tracks {
@@ -626,6 +655,7 @@ mod tests {
             tier: "live".into(),
             max_tracks: None,
             tune_blend: false,
+            tune_vocal_blend: false,
             readme: false,
             cli: Some(cli.clone()),
         };

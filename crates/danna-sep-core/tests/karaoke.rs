@@ -235,7 +235,11 @@ fn full_plus_spleeter_is_the_tuned_blend_of_the_full_ensemble_and_karaoke() {
     let mix = &mix[..mix.len().min(5 * 44_100)];
     let cfg = config(spleeter);
     let set = danna_sep_core::modelset::ModelSet::load(&demo_set()).expect("demo set");
-    let weights = set.blend.vocal.as_ref().map_or([0.5; STEM_COUNT], |v| v.stem_weights());
+    let weights = set
+        .blend
+        .vocal
+        .as_ref()
+        .map_or([0.5; STEM_COUNT], |v| v.stem_weights());
     let run = |model| {
         let spec = BackendSpec { model, ..KARAOKE };
         offline(&cfg, spec, NullStems::Off, mix, LatencyTier::Live)
@@ -243,7 +247,10 @@ fn full_plus_spleeter_is_the_tuned_blend_of_the_full_ensemble_and_karaoke() {
     let (full, _) = run(ModelChoice::Full);
     let (karaoke, _) = run(ModelChoice::Karaoke);
     let (blend, line) = run(ModelChoice::FullSpleeter);
-    assert!(line.contains("blended with the ensemble, Karaoke share d/b/o/v"), "{line}");
+    assert!(
+        line.contains("blended with the ensemble, Karaoke share d/b/o/v"),
+        "{line}"
+    );
     for s in 0..STEM_COUNT {
         let w = weights[s];
         for ch in 0..2 {

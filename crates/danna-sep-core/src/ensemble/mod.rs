@@ -180,7 +180,10 @@ fn vocal_path_weights(set: &ModelSet, choice: ModelChoice) -> ([f32; STEM_COUNT]
     let (weights, source) = match &set.blend.vocal {
         Some(v) if v.tuned_on.is_empty() => (v.stem_weights(), "[blend.vocal]".to_string()),
         Some(v) => (v.stem_weights(), format!("tuned on {}", v.tuned_on)),
-        None => ([0.5; STEM_COUNT], "untuned: the set has no [blend.vocal]".into()),
+        None => (
+            [0.5; STEM_COUNT],
+            "untuned: the set has no [blend.vocal]".into(),
+        ),
     };
     let shown: Vec<String> = weights.iter().map(|w| format!("{w:.2}")).collect();
     (
@@ -275,7 +278,8 @@ impl EnsembleBackend {
                         ModelChoice::Karaoke => "Karaoke",
                         _ => "Full + Spleeter",
                     };
-                    vocal_note = format!("; {short} without Spleeter ({why}): the full ensemble runs");
+                    vocal_note =
+                        format!("; {short} without Spleeter ({why}): the full ensemble runs");
                 }
             }
         }

@@ -1032,13 +1032,20 @@ average = 6.77
             .vocal
             .is_none());
         let vocal = |w: &str| {
-            format!("{}\n[blend.vocal]\nweights = {w}\ntuned_on = \"valid\"\n", manifest())
+            format!(
+                "{}\n[blend.vocal]\nweights = {w}\ntuned_on = \"valid\"\n",
+                manifest()
+            )
         };
         let set = ModelSet::load(&TempSet::new(&vocal("[0.0, 0.25, 0.5, 1.0]")).0).unwrap();
         let v = set.blend.vocal.expect("parsed");
         assert_eq!(v.stem_weights(), [0.0, 0.25, 0.5, 1.0]);
         assert_eq!(v.tuned_on, "valid");
-        for bad in ["[0.0, 0.25, 0.5]", "[0.0, 0.25, 0.5, 1.5]", "[0.0, -0.1, 0.5, 1.0]"] {
+        for bad in [
+            "[0.0, 0.25, 0.5]",
+            "[0.0, 0.25, 0.5, 1.5]",
+            "[0.0, -0.1, 0.5, 1.0]",
+        ] {
             assert!(
                 schema_err(&vocal(bad)).contains("blend.vocal.weights"),
                 "{bad}"
