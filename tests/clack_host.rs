@@ -300,7 +300,7 @@ fn a_model_change_during_playback_requests_no_restart_and_the_stems_keep_coming(
     host::set_offline(&mut instance, true);
     let model = host::find_param(&mut instance, "Model set");
     let precision = host::find_param(&mut instance, "Precision");
-    assert_eq!((model.min, model.max), (0.0, 5.0), "six model choices");
+    assert_eq!((model.min, model.max), (0.0, 6.0), "seven model choices");
     let changes = [
         // "Fast" two seconds in, int8 a second later: staged swaps, not restarts.
         host::ParamChange {

@@ -282,6 +282,12 @@ fn engine_and_mixer_survive_random_host_schedules_with_the_identity_backend() {
     assert!(aligned_total > 0);
 }
 
+/// Whether the quarter set (ensembles only, plus the Spleeter vocals where provisioned) loads
+/// `model`: the vocal-model choices fall back to its full ensemble without Spleeter.
+fn quarter_loads(model: ModelChoice) -> bool {
+    matches!(model, ModelChoice::Full | ModelChoice::Fast) || model.uses_vocal_model()
+}
+
 /// The whole plugin with the quarter model set through the in-process driver: every parameter
 /// the host sees, set through the pointers a host uses; the tier changes take effect at the
 /// next activation (the plugin asks for a restart), model and precision changes are staged
@@ -327,7 +333,7 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
             let ready = d.settle() == BackendState::Ready;
             let model = d.plugin.parameters().backend_spec().model;
             assert!(
-                ready || !matches!(model, ModelChoice::Full | ModelChoice::Fast),
+                ready || !quarter_loads(model),
                 "{}: {}",
                 what(),
                 d.plugin.status_line()
@@ -344,10 +350,11 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
             // for: the worker loads that one and separation resumes at a window boundary
             // (where exactly is pinned by the engine_swap tests), so the check ends there.
             let mut dry_known = !ready;
-            // Karaoke takes its vocals from the Spleeter model, so the quarter set's reference
-            // does not hold from the moment it runs or is asked for until the next activation
-            // (where a later swap lands is again pinned by the engine_swap tests).
-            let mut quarter_known = model != ModelChoice::Karaoke;
+            // Karaoke and Full + Spleeter take vocals from the Spleeter model, so the quarter
+            // set's reference does not hold from the moment one runs or is asked for until the
+            // next activation (where a later swap lands is again pinned by the engine_swap
+            // tests).
+            let mut quarter_known = !model.uses_vocal_model();
             let exact_rate = schedule.offline && schedule.rate == 44_100;
             for op in &schedule.ops {
                 match *op {
@@ -364,13 +371,10 @@ fn the_plugin_survives_random_host_schedules_with_the_quarter_set() {
                             settled = 0;
                         }
                         let now = d.plugin.parameters().backend_spec().model;
-                        if matches!(
-                            now,
-                            ModelChoice::Full | ModelChoice::Fast | ModelChoice::Karaoke
-                        ) {
+                        if quarter_loads(now) {
                             dry_known = false;
                         }
-                        if now == ModelChoice::Karaoke {
+                        if now.uses_vocal_model() {
                             quarter_known = false;
                         }
                     }

@@ -219,8 +219,8 @@ fn a_model_change_during_an_offline_render_swaps_without_a_restart_and_stays_exa
         ],
         &blocks[..half],
     );
-    // "Fast" (index 1 of 6, normalised 1/5) and int8: a staged swap, not a restart.
-    set_param(&d, "model", 0.2);
+    // "Fast" (index 1 of 7, normalised 1/6) and int8: a staged swap, not a restart.
+    set_param(&d, "model", 1.0 / 6.0);
     set_param(&d, "precision", 1.0);
     let second = d.run(
         &[
@@ -437,8 +437,8 @@ fn a_model_change_in_real_time_loads_in_the_background_without_a_restart_or_allo
     let shared = d.plugin.engine_shared().unwrap();
     let input = vec![vec![0.1f32; 256]; 2];
     let start = nice_assert_no_alloc::violation_count();
-    // "Fast" (index 1 of 6): loads on the worker's loader thread while process() goes on.
-    set_param(&d, "model", 0.2);
+    // "Fast" (index 1 of 7): loads on the worker's loader thread while process() goes on.
+    set_param(&d, "model", 1.0 / 6.0);
     let deadline = Instant::now() + Duration::from_secs(60);
     while shared.status.swaps_done.load(Ordering::Acquire) == 0 {
         assert!(

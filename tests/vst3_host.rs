@@ -481,8 +481,8 @@ const CUSTOM: [(&str, f64); 6] = [
     ("Output", 1.0),
     ("Drums gain", 0.5),
     ("Vocals mute", 1.0),
-    // Fast: index 1 of the six choices.
-    ("Model set", 0.2),
+    // Fast: index 1 of the seven choices.
+    ("Model set", 1.0 / 6.0),
     ("Precision", 1.0),
     ("Latency tier", 1.0),
 ];

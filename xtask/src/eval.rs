@@ -43,7 +43,9 @@ const README_END: &str = "<!-- eval:end -->";
 
 const USAGE: &str = "\
 Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes LIST]
-                               [--tier live|balanced|studio] [--max-tracks N]
+                               [--tier whole|live|balanced|studio|offline] [--max-tracks N]
+                               [--runtime auto|onnxruntime|openvino]
+                               [--precision float32|int8|bf16]
                                [--tune-blend | --tune-vocal-blend] [--readme] [--cli PATH]
 
   --models DIR      model set (manifest.toml + ONNX files)
@@ -52,7 +54,11 @@ Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes L
   --modes LIST      comma-separated from xumx,unet,demucs,fast,full (default: all) and
                     karaoke (Spleeter vocals + the full ensemble's drums/bass/other),
                     full-spleeter (that and the full ensemble blended per stem)
-  --tier NAME       the CLI's window geometry (default studio, the CLI's default)
+  --tier NAME       the CLI's window geometry (default studio, the CLI's default); `whole`
+                    is the whole track as one window, the reference the tiers' cost is
+                    measured against
+  --runtime NAME    the CLI's inference runtime (default: the CLI's, auto)
+  --precision NAME  the CLI's arithmetic (default float32): the lossy options' SDR cost
   --max-tracks N    evaluate only the first N tracks (sorted by name)
   --tune-blend      fit the full and fast blend weights on the `valid` split first and write
                     them into the manifest (and [blend.vocal] when a Spleeter set is found)
@@ -69,6 +75,10 @@ pub struct EvalArgs {
     pub split: String,
     pub modes: Vec<String>,
     pub tier: String,
+    /// `--runtime` for the CLI, when given.
+    pub runtime: Option<String>,
+    /// `--precision` for the CLI, when given.
+    pub precision: Option<String>,
     pub max_tracks: Option<usize>,
     pub tune_blend: bool,
     pub tune_vocal_blend: bool,
@@ -77,6 +87,16 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
+    /// The runtime and precision given to the CLI, as the table's caption names them
+    /// (empty where the CLI's defaults ran).
+    fn cli_choices(&self) -> String {
+        let given = [("runtime", &self.runtime), ("precision", &self.precision)];
+        given
+            .iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| format!(", {name} {v}")))
+            .collect()
+    }
+
     fn parse(args: &[String], cwd: &Path) -> Result<Self> {
         let mut out = EvalArgs {
             models: PathBuf::new(),
@@ -84,6 +104,8 @@ impl EvalArgs {
             split: "test".into(),
             modes: DEFAULT_MODES.split(',').map(String::from).collect(),
             tier: "studio".into(),
+            runtime: None,
+            precision: None,
             max_tracks: None,
             tune_blend: false,
             tune_vocal_blend: false,
@@ -103,6 +125,8 @@ impl EvalArgs {
                 "--split" => out.split = value()?,
                 "--modes" => out.modes = value()?.split(',').map(String::from).collect(),
                 "--tier" => out.tier = value()?,
+                "--runtime" => out.runtime = Some(value()?),
+                "--precision" => out.precision = Some(value()?),
                 "--max-tracks" => out.max_tracks = Some(value()?.parse()?),
                 "--tune-blend" => out.tune_blend = true,
                 "--tune-vocal-blend" => out.tune_vocal_blend = true,
@@ -250,6 +274,12 @@ fn separate_with(
             "separate", "--model", mode, "--tier", &args.tier, "--models",
         ])
         .arg(&args.models)
+        .args(args.runtime.iter().flat_map(|r| ["--runtime", r.as_str()]))
+        .args(
+            args.precision
+                .iter()
+                .flat_map(|p| ["--precision", p.as_str()]),
+        )
         .args(extra)
         .arg("-o")
         .arg(out)
@@ -300,14 +330,15 @@ impl Table {
         }
         let mut s = format!(
             "SDR in dB (MDX definition, mean over {} tracks, {:.0} s of audio; split `{}` of `{}`; \
-             model set `{}`; CLI tier {}):\n\n| model | drums | bass | other | vocals | average |\n\
+             model set `{}`; CLI tier {}{}):\n\n| model | drums | bass | other | vocals | average |\n\
              |---|---|---|---|---|---|\n",
             self.tracks,
             self.seconds,
             args.split,
             args.data.file_name().unwrap_or_default().to_string_lossy(),
             args.models.file_name().unwrap_or_default().to_string_lossy(),
-            args.tier
+            args.tier,
+            args.cli_choices()
         );
         for m in TABLE_ORDER {
             if let Some(r) = self.rows.get(m) {
@@ -653,6 +684,9 @@ mod tests {
             split: "test".into(),
             modes: vec!["fast".into(), "full".into()],
             tier: "live".into(),
+            // Passed through to the CLI as a user would give them.
+            runtime: Some("onnxruntime".into()),
+            precision: Some("float32".into()),
             max_tracks: None,
             tune_blend: false,
             tune_vocal_blend: false,
@@ -677,7 +711,12 @@ mod tests {
             trivial[3] > trivial[0] + 3.0,
             "louder stems score higher: {trivial:?}"
         );
-        assert!(table.markdown(&args).contains("| full ensemble |"));
+        let md = table.markdown(&args);
+        assert!(md.contains("| full ensemble |"), "{md}");
+        assert!(
+            md.contains("CLI tier live, runtime onnxruntime, precision float32)"),
+            "{md}"
+        );
     }
 
     #[test]
