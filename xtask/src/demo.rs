@@ -20,21 +20,18 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     setup::setup(root, with_python)?;
     bundle::bundle(root, &["danna-sep".to_string(), "--release".to_string()])?;
 
-    let mut separate = process::cargo();
-    separate.args([
-        "run",
-        "--release",
-        "--bin",
-        "danna-sep",
-        "--",
-        "separate",
-        "examples/demo.wav",
-        "-o",
-        "out/demo",
-    ]);
+    let mut separate = release_cli();
+    separate.args(["separate", "examples/demo.wav", "-o", "out/demo"]);
     process::run(separate, root)?;
     println!("Stems written to {}", root.join("out/demo").display());
     karaoke_example(root)
+}
+
+/// `cargo run --release --bin danna-sep --`, to which the CLI's arguments are added.
+fn release_cli() -> std::process::Command {
+    let mut cmd = process::cargo();
+    cmd.args(["run", "--release", "--bin", "danna-sep", "--"]);
+    cmd
 }
 
 /// The second example: Karaoke on the real song set-up copied beside the Spleeter model.
@@ -50,18 +47,9 @@ fn karaoke_example(root: &Path) -> Result<()> {
         return Ok(());
     }
     let out = root.join("out/demo-karaoke");
-    let mut separate = process::cargo();
+    let mut separate = release_cli();
     separate
-        .args([
-            "run",
-            "--release",
-            "--bin",
-            "danna-sep",
-            "--",
-            "separate",
-            "--model",
-            "karaoke",
-        ])
+        .args(["separate", "--model", "karaoke"])
         .arg(&song)
         .arg("-o")
         .arg(&out);
