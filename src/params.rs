@@ -135,7 +135,8 @@ impl From<PrecisionParam> for Precision {
 /// The `runtime` parameter: [`RuntimeChoice`] as a host parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum RuntimeParam {
-    /// OpenVINO where it loads, else ONNX Runtime.
+    /// The faster runtime on this CPU: OpenVINO where the CPU has AVX-512 and it loads, else
+    /// ONNX Runtime.
     #[id = "auto"]
     #[name = "Auto"]
     Auto,

@@ -272,11 +272,17 @@ fn a_runtime_change_is_a_staged_swap_and_the_status_line_names_what_runs() {
     if settle(&d) != BackendState::Ready {
         return;
     }
-    // Auto runs OpenVINO where it loads (CI provisions it), else ONNX Runtime saying why.
+    // Auto runs OpenVINO where it loads (CI provisions it) on a CPU with AVX-512, else ONNX
+    // Runtime saying why.
     let config = danna_sep_core::config::Config::from_env();
     let openvino = danna_sep_core::openvino_runtime::ensure_loaded(&config.runtime).is_ok();
     let line = d.plugin.status_line();
-    if openvino {
+    if !danna_sep_core::selection::auto_prefers_openvino() {
+        assert!(
+            line.contains(danna_sep_core::selection::AUTO_ORT_NOTE),
+            "{line}"
+        );
+    } else if openvino {
         assert!(line.contains("OpenVINO 2026.4.1"), "{line}");
     } else {
         assert!(line.contains("OpenVINO unavailable ("), "{line}");

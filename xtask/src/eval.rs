@@ -1,6 +1,7 @@
 //! `cargo xtask models eval`: SDR of a model set on a MUSDB18-HQ-style split, measured through
 //! the Rust CLI (`danna-sep separate`, the path users get), per stem, for each single model,
-//! the fast blend and the full ensemble, next to the trivial estimate (mixture / 4).
+//! the fast blend and the full ensemble, next to the trivial estimate (mixture / 4). With
+//! `--tiers` it measures what streaming costs instead: each tier's SDR minus the whole track's.
 //!
 //! SDR is the MDX definition: `10·log10(Σ s² / Σ (s − ŝ)²)` over the whole track (both
 //! channels), averaged over tracks. With `--tune-blend` the blend weights are first fitted per
@@ -40,10 +41,13 @@ const TABLE_ORDER: [&str; 8] = [
 ];
 const README_BEGIN: &str = "<!-- eval:begin -->";
 const README_END: &str = "<!-- eval:end -->";
+/// Markers of the `--tiers` table (streaming's SDR cost per tier).
+const TIER_COST_MARKERS: (&str, &str) = ("<!-- tier-cost:begin -->", "<!-- tier-cost:end -->");
 
 const USAGE: &str = "\
 Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes LIST]
-                               [--tier whole|live|balanced|studio|offline] [--max-tracks N]
+                               [--tier whole|live|balanced|studio|offline] [--tiers LIST]
+                               [--max-tracks N]
                                [--runtime auto|onnxruntime|openvino]
                                [--precision float32|int8|bf16]
                                [--tune-blend | --tune-vocal-blend] [--readme] [--cli PATH]
@@ -57,6 +61,9 @@ Usage: cargo xtask models eval --models DIR --data DIR [--split test] [--modes L
   --tier NAME       the CLI's window geometry (default studio, the CLI's default); `whole`
                     is the whole track as one window, the reference the tiers' cost is
                     measured against
+  --tiers LIST      the SDR cost of streaming: each mode (default full) through each of the
+                    comma-separated tiers, against the whole track as one window, per stem
+                    (with --readme: into README.md between the tier-cost markers)
   --runtime NAME    the CLI's inference runtime (default: the CLI's, auto)
   --precision NAME  the CLI's arithmetic (default float32): the lossy options' SDR cost
   --max-tracks N    evaluate only the first N tracks (sorted by name)
@@ -75,6 +82,8 @@ pub struct EvalArgs {
     pub split: String,
     pub modes: Vec<String>,
     pub tier: String,
+    /// `--tiers`: tiers whose SDR cost against `whole` is tabulated (empty: not asked for).
+    pub tiers: Vec<String>,
     /// `--runtime` for the CLI, when given.
     pub runtime: Option<String>,
     /// `--precision` for the CLI, when given.
@@ -104,6 +113,7 @@ impl EvalArgs {
             split: "test".into(),
             modes: DEFAULT_MODES.split(',').map(String::from).collect(),
             tier: "studio".into(),
+            tiers: Vec::new(),
             runtime: None,
             precision: None,
             max_tracks: None,
@@ -112,6 +122,7 @@ impl EvalArgs {
             readme: false,
             cli: None,
         };
+        let mut modes_given = false;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || {
@@ -123,8 +134,17 @@ impl EvalArgs {
                 "--models" => out.models = cwd.join(value()?),
                 "--data" => out.data = cwd.join(value()?),
                 "--split" => out.split = value()?,
-                "--modes" => out.modes = value()?.split(',').map(String::from).collect(),
+                "--modes" => {
+                    out.modes = value()?.split(',').map(String::from).collect();
+                    modes_given = true;
+                }
                 "--tier" => out.tier = value()?,
+                "--tiers" => {
+                    out.tiers = value()?.split(',').map(String::from).collect();
+                    if !modes_given {
+                        out.modes = vec!["full".into()];
+                    }
+                }
                 "--runtime" => out.runtime = Some(value()?),
                 "--precision" => out.precision = Some(value()?),
                 "--max-tracks" => out.max_tracks = Some(value()?.parse()?),
@@ -172,6 +192,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         let tracks = tracks(&args.data, "valid", args.max_tracks)?;
         let refs = stem_references(&tracks)?;
         tune_vocal_blend(&cli, &args, &tracks, &refs)?;
+    }
+    if !args.tiers.is_empty() {
+        let text = tier_cost(&cli, &args)?;
+        println!("{text}");
+        if args.readme {
+            write_between(&root.join("README.md"), TIER_COST_MARKERS, &text)?;
+            println!("Table written to README.md");
+        }
+        return Ok(());
     }
     let table = evaluate(&cli, &args)?;
     let text = table.markdown(&args);
@@ -594,13 +623,83 @@ fn tune_vocal_blend(
 }
 
 fn write_readme(path: &Path, table: &str) -> Result<()> {
+    write_between(path, (README_BEGIN, README_END), table)
+}
+
+/// Replaces what lies between a pair of markers in `path` with `table`.
+fn write_between(path: &Path, (begin, end): (&str, &str), table: &str) -> Result<()> {
     let text = std::fs::read_to_string(path)?;
-    let (Some(a), Some(b)) = (text.find(README_BEGIN), text.find(README_END)) else {
-        bail!("README.md has no {README_BEGIN} ... {README_END} markers");
+    let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
+        bail!("{} has no {begin} ... {end} markers", path.display());
     };
-    let new = format!("{}{README_BEGIN}\n{table}{}", &text[..a], &text[b..]);
+    let new = format!("{}{begin}\n{table}{}", &text[..a], &text[b..]);
     std::fs::write(path, new)?;
     Ok(())
+}
+
+/// `--tiers`: every mode through `whole` and each tier; per stem the whole track's SDR and
+/// each tier's difference to it (negative: what streaming costs).
+fn tier_cost(cli: &Path, args: &EvalArgs) -> Result<String> {
+    let run = |tier: &str| {
+        eprintln!("tier {tier}:");
+        evaluate(
+            cli,
+            &EvalArgs {
+                tier: tier.into(),
+                ..args.clone()
+            },
+        )
+    };
+    let whole = run("whole")?;
+    let tiers = args
+        .tiers
+        .iter()
+        .filter(|t| t.as_str() != "whole")
+        .map(|t| Ok((t.clone(), run(t)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(tier_cost_markdown(args, &whole, &tiers))
+}
+
+/// The `--tiers` table: a `whole` row per mode with absolute SDR, then each tier's difference.
+fn tier_cost_markdown(args: &EvalArgs, whole: &Table, tiers: &[(String, Table)]) -> String {
+    let mut s = format!(
+        "SDR cost of streaming, in dB against the whole track as one window (MDX definition, \
+         mean over {} tracks, {:.0} s of audio; split `{}` of `{}`; model set `{}`{}):\n\n\
+         | model | tier | drums | bass | other | vocals | average |\n|---|---|---|---|---|---|---|\n",
+        whole.tracks,
+        whole.seconds,
+        args.split,
+        args.data.file_name().unwrap_or_default().to_string_lossy(),
+        args.models.file_name().unwrap_or_default().to_string_lossy(),
+        args.cli_choices()
+    );
+    // Absolute values for the whole track, signed differences for the tiers.
+    let cells = |r: [f64; 4], avg: f64, signed: bool| -> String {
+        r.iter()
+            .chain([&avg])
+            .map(|v| {
+                if signed {
+                    format!(" {v:+.2} |")
+                } else {
+                    format!(" {v:.2} |")
+                }
+            })
+            .collect()
+    };
+    for mode in &args.modes {
+        let reference = whole.rows[mode];
+        let whole_avg = whole.average(mode);
+        s += &format!(
+            "| {mode} | whole (SDR) |{}\n",
+            cells(reference, whole_avg, false)
+        );
+        for (tier, table) in tiers {
+            let d: [f64; 4] = std::array::from_fn(|k| table.rows[mode][k] - reference[k]);
+            let avg = table.average(mode) - whole_avg;
+            s += &format!("| {mode} | {tier} (Δ) |{}\n", cells(d, avg, true));
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -684,6 +783,7 @@ mod tests {
             split: "test".into(),
             modes: vec!["fast".into(), "full".into()],
             tier: "live".into(),
+            tiers: Vec::new(),
             // Passed through to the CLI as a user would give them.
             runtime: Some("onnxruntime".into()),
             precision: Some("float32".into()),
@@ -717,6 +817,62 @@ mod tests {
             md.contains("CLI tier live, runtime onnxruntime, precision float32)"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn tier_cost_rows_are_differences_to_the_whole_track() {
+        let table = |v: [f64; 4]| Table {
+            rows: BTreeMap::from([("full".to_string(), v)]),
+            tracks: 6,
+            seconds: 240.0,
+        };
+        let args = EvalArgs::parse(
+            &[
+                "--models",
+                "m/demo",
+                "--data",
+                "d/synth",
+                "--tiers",
+                "live,balanced",
+            ]
+            .map(String::from),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(
+            args.modes,
+            ["full"],
+            "--tiers measures the full ensemble by default"
+        );
+        let whole = table([6.0, 5.0, 4.0, 7.0]);
+        let tiers = [
+            ("live".to_string(), table([6.5, 4.75, 4.0, 6.5])),
+            ("balanced".to_string(), table([6.0, 5.0, 3.5, 6.9])),
+        ];
+        let md = tier_cost_markdown(&args, &whole, &tiers);
+        assert!(
+            md.contains("| full | whole (SDR) | 6.00 | 5.00 | 4.00 | 7.00 | 5.50 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| full | live (Δ) | +0.50 | -0.25 | +0.00 | -0.50 | -0.06 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| full | balanced (Δ) | +0.00 | +0.00 | -0.50 | -0.10 | -0.15 |"),
+            "{md}"
+        );
+        assert!(md.contains("mean over 6 tracks, 240 s"), "{md}");
+        // An explicit --modes wins over the default, in either order.
+        let args = EvalArgs::parse(
+            &[
+                "--modes", "unet", "--models", "m", "--data", "d", "--tiers", "live",
+            ]
+            .map(String::from),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(args.modes, ["unet"]);
     }
 
     #[test]

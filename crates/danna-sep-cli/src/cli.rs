@@ -84,7 +84,8 @@ struct SeparateArgs {
     /// Shorthand for `--precision bf16`
     #[arg(long, conflicts_with = "precision")]
     bf16: bool,
-    /// Inference runtime: `auto` (OpenVINO where it loads, else ONNX Runtime), `onnxruntime`
+    /// Inference runtime: `auto` (the faster one on this CPU: OpenVINO where the CPU has
+    /// AVX-512 and OpenVINO loads, else ONNX Runtime), `onnxruntime`
     /// or `openvino`; when OpenVINO cannot be loaded ONNX Runtime runs and the status line
     /// says why
     #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]

@@ -187,6 +187,25 @@ impl RuntimeKind {
     }
 }
 
+/// Why Auto runs ONNX Runtime on a CPU without AVX-512, as the status line says it.
+pub const AUTO_ORT_NOTE: &str =
+    "Auto: ONNX Runtime, the faster runtime on CPUs without AVX-512";
+
+/// Whether Auto should run OpenVINO at float32 on this CPU: where it has AVX-512. Measured by
+/// the bench's streaming runs (docs/runtimes.md): on an Intel Xeon with AMX and an AMD EPYC
+/// Zen 4 (both AVX-512) OpenVINO was as fast as ONNX Runtime or faster, on an AMD EPYC with
+/// AVX2 only ONNX Runtime took 12–21 % less CPU at the Balanced tier.
+pub fn auto_prefers_openvino() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// What runs for a choice of runtime and precision, given whether OpenVINO loaded (and can do
 /// bf16): the runtime, the precision, and why it differs from what was asked, if it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,14 +221,38 @@ pub struct RuntimePlan {
 impl RuntimePlan {
     /// The pure decision: `openvino` is `Ok(has_bf16)` when OpenVINO loaded, else why not.
     /// bf16 needs OpenVINO and a CPU with bf16; without either the models run float32.
+    /// Auto runs OpenVINO where [`auto_prefers_openvino`] says it is the faster float32
+    /// runtime on this CPU (or bf16 is asked for), else ONNX Runtime.
     pub fn resolve(
         choice: RuntimeChoice,
         precision: Precision,
         openvino: Result<bool, &str>,
     ) -> Self {
+        Self::resolve_for(choice, precision, openvino, auto_prefers_openvino())
+    }
+
+    /// Whether [`Self::resolve`] may pick OpenVINO for this choice (else it need not load).
+    pub fn may_use_openvino(choice: RuntimeChoice, precision: Precision) -> bool {
+        Self::resolve(choice, precision, Ok(true)).runtime == RuntimeKind::OpenVino
+    }
+
+    /// [`Self::resolve`] for a CPU where OpenVINO is (`true`) or is not the faster float32
+    /// runtime.
+    pub fn resolve_for(
+        choice: RuntimeChoice,
+        precision: Precision,
+        openvino: Result<bool, &str>,
+        openvino_faster: bool,
+    ) -> Self {
         let mut note = String::new();
+        let auto_ort =
+            choice == RuntimeChoice::Auto && !openvino_faster && precision != Precision::Bf16;
         let runtime = match (choice, &openvino) {
             (RuntimeChoice::OnnxRuntime, _) => RuntimeKind::OnnxRuntime,
+            _ if auto_ort => {
+                note = AUTO_ORT_NOTE.to_string();
+                RuntimeKind::OnnxRuntime
+            }
             (_, Ok(_)) => RuntimeKind::OpenVino,
             // Auto says why too: a user who expected OpenVINO's speed learns what is missing.
             (RuntimeChoice::OpenVino | RuntimeChoice::Auto, Err(why)) => {
@@ -345,7 +388,8 @@ mod tests {
     #[test]
     fn the_runtime_plan_says_why_it_differs_from_the_choice() {
         use RuntimeChoice::*;
-        let plan = RuntimePlan::resolve;
+        // A CPU where OpenVINO is the faster float32 runtime (AVX-512).
+        let plan = |c, p, o| RuntimePlan::resolve_for(c, p, o, true);
         // OpenVINO loaded, with bf16.
         let p = plan(Auto, Precision::Bf16, Ok(true));
         assert_eq!(
@@ -385,5 +429,34 @@ mod tests {
             p.note,
             "OpenVINO unavailable (not found): ONNX Runtime runs; bf16 needs OpenVINO: float32 runs"
         );
+    }
+
+    #[test]
+    fn auto_runs_onnx_runtime_where_openvino_is_not_the_faster_runtime() {
+        use RuntimeChoice::*;
+        let plan = |c, p, o| RuntimePlan::resolve_for(c, p, o, false);
+        for precision in [Precision::Float32, Precision::Int8] {
+            let p = plan(Auto, precision, Ok(false));
+            assert_eq!(
+                (p.runtime, p.precision),
+                (RuntimeKind::OnnxRuntime, precision)
+            );
+            assert_eq!(p.note, AUTO_ORT_NOTE);
+        }
+        // An explicit choice is obeyed, and bf16 still goes to OpenVINO (which says if the
+        // CPU cannot do it).
+        let p = plan(OpenVino, Precision::Float32, Ok(false));
+        assert_eq!((p.runtime, p.note.as_str()), (RuntimeKind::OpenVino, ""));
+        let p = plan(Auto, Precision::Bf16, Ok(false));
+        assert_eq!(
+            (p.runtime, p.precision, p.note.as_str()),
+            (
+                RuntimeKind::OpenVino,
+                Precision::Float32,
+                "this CPU has no bf16: float32 runs"
+            )
+        );
+        let p = plan(OnnxRuntime, Precision::Float32, Ok(false));
+        assert!(p.note.is_empty());
     }
 }

@@ -16,7 +16,7 @@ use crate::engine::{BackendFactory, SeparationBackend};
 use crate::ensemble::{EnsembleBackend, InferenceRuntime, SessionConfig, SessionOwner};
 use crate::error::one_line;
 use crate::modelset::{find_model_set, find_vocal_set};
-use crate::selection::{Precision, RuntimeChoice, RuntimeKind, RuntimePlan};
+use crate::selection::{Precision, RuntimeKind, RuntimePlan};
 use crate::{openvino_runtime, runtime};
 
 /// A factory for the ensemble on the model set in `models` (else the configured folder, else
@@ -44,7 +44,7 @@ pub fn ensemble_factory_for(
         let runtime = runtime::ensure_loaded(&runtime_config)?;
         let set = find_model_set(models.as_deref())?;
         // OpenVINO is loaded only when the choice may use it.
-        let openvino = if spec.runtime == RuntimeChoice::OnnxRuntime {
+        let openvino = if !RuntimePlan::may_use_openvino(spec.runtime, spec.precision) {
             Err("not asked for".to_string())
         } else {
             openvino_runtime::ensure_loaded(&runtime_config).map_err(|e| e.to_string())

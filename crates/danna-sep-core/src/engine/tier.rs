@@ -9,7 +9,7 @@ pub const MODEL_RATE: u32 = 44_100;
 pub enum LatencyTier {
     /// Shortest context that still gives the U-Net its 64 STFT frames (≈ 1.5 s window).
     Live,
-    /// Default: ≈ 1.8 s windows, ≤ 3 s latency.
+    /// Default: ≈ 2.9 s windows, ≤ 3 s latency.
     Balanced,
     /// ≈ 7 s windows for the best quality in real time.
     Studio,
@@ -54,9 +54,11 @@ impl LatencyTier {
     /// The geometry of this tier.
     ///
     /// Every window is computed in full, so a tier's engine cost is the models' cost per audio
-    /// second times `window / hop` (its overlap factor): Live 4.0, Balanced 1.5, Studio 1.85.
-    /// Balanced and Studio spend their latency on a long hop rather than on context, because
-    /// context is paid for in every window and latency only once.
+    /// second times `window / hop` (its overlap factor): Live 4.0, Balanced 2.42, Studio 1.85.
+    /// Balanced and Studio spend their latency on a long hop, because latency is paid once and
+    /// context in every window; Balanced then buys 1.3 s of left context with compute (it costs
+    /// no latency), because with 0.19 s its vocals lost 0.47 dB SDR against the whole track on
+    /// the synthetic test split and with 1.3 s they lose 0.20 dB (README, Latency tiers).
     pub const fn spec(self) -> TierSpec {
         match self {
             // Window 65536 samples = 65 STFT frames (hop 1024), the U-Net's minimum of 64.
@@ -67,9 +69,9 @@ impl LatencyTier {
                 lookahead: 22_528,
                 compute_allowance: 16_384,
             },
-            // Window 79872 samples (1.81 s, 79 frames); 2.83 s + one block + 10 ms latency.
+            // Window 129024 samples (2.93 s, 128 frames); 2.83 s + one block + 10 ms latency.
             LatencyTier::Balanced => TierSpec {
-                left_context: 8_192,
+                left_context: 57_344,
                 hop: 53_248,
                 crossfade: 2_048,
                 lookahead: 16_384,
@@ -119,12 +121,25 @@ mod tests {
     }
 
     #[test]
-    fn balanced_and_studio_overlap_at_most_twice() {
+    fn balanced_and_studio_overlap_less_than_live() {
+        // The overlap factor is the engine's cost multiplier: the default must stay well below
+        // Live's, which buys its short latency with overlap.
+        let factor = |t: LatencyTier| t.spec().window() as f64 / t.spec().hop as f64;
         for tier in [LatencyTier::Balanced, LatencyTier::Studio] {
-            let s = tier.spec();
-            let factor = s.window() as f64 / s.hop as f64;
-            assert!(factor <= 2.0, "{tier:?}: window/hop = {factor}");
+            assert!(
+                factor(tier) <= 2.5,
+                "{tier:?}: window/hop = {}",
+                factor(tier)
+            );
+            assert!(factor(tier) < factor(LatencyTier::Live), "{tier:?}");
         }
+    }
+
+    #[test]
+    fn balanced_sees_at_least_1_3_s_of_left_context() {
+        // The measured quality bound (≤ 0.2 dB per stem against the whole track) needs it.
+        let s = LatencyTier::Balanced.spec();
+        assert!(s.left_context as f64 / MODEL_RATE as f64 >= 1.3, "{s:?}");
     }
 
     #[test]
