@@ -188,8 +188,7 @@ impl RuntimeKind {
 }
 
 /// Why Auto runs ONNX Runtime on a CPU without AVX-512, as the status line says it.
-pub const AUTO_ORT_NOTE: &str =
-    "Auto: ONNX Runtime, the faster runtime on CPUs without AVX-512";
+pub const AUTO_ORT_NOTE: &str = "Auto: ONNX Runtime, the faster runtime on CPUs without AVX-512";
 
 /// Whether Auto should run OpenVINO at float32 on this CPU: where it has AVX-512. Measured by
 /// the bench's streaming runs (docs/runtimes.md): on an Intel Xeon with AMX and an AMD EPYC
