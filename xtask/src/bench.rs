@@ -744,14 +744,8 @@ fn tables(records: &[Value]) -> String {
 }
 
 fn write_readme(root: &Path, table: &str) -> Result<()> {
-    let path = root.join("README.md");
-    let text = fs::read_to_string(&path)?;
-    let (begin, end) = ("<!-- bench:begin -->", "<!-- bench:end -->");
-    let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
-        bail!("README.md has no {begin} … {end} section");
-    };
-    let new = format!("{}{begin}\n{table}{}", &text[..a], &text[b..]);
-    fs::write(&path, new)?;
+    let markers = ("<!-- bench:begin -->", "<!-- bench:end -->");
+    crate::eval::write_between(&root.join("README.md"), markers, table)?;
     eprintln!("updated README.md");
     Ok(())
 }

@@ -627,7 +627,7 @@ fn write_readme(path: &Path, table: &str) -> Result<()> {
 }
 
 /// Replaces what lies between a pair of markers in `path` with `table`.
-fn write_between(path: &Path, (begin, end): (&str, &str), table: &str) -> Result<()> {
+pub fn write_between(path: &Path, (begin, end): (&str, &str), table: &str) -> Result<()> {
     let text = std::fs::read_to_string(path)?;
     let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
         bail!("{} has no {begin} ... {end} markers", path.display());
