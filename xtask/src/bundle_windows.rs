@@ -5,14 +5,15 @@
 //! ```text
 //! VST3/Danna-Sep.vst3/Contents/x86_64-win/Danna-Sep.vst3   the plugin DLL (VST3 bundle layout)
 //!                                       .../onnxruntime.dll, onnxruntime_providers_shared.dll
+//!                                       .../openvino_c.dll, openvino.dll, ... (CPU subset)
 //!                                       .../danna-sep-models/   (models/demo)
 //! CLAP/Danna-Sep/Danna-Sep.clap                            the same DLL, with the same files
 //! CLI/danna-sep/danna-sep.exe                              the command line, with the same files
 //! ```
 //!
-//! The plugin and the CLI look for ONNX Runtime and the model set next to their own module
-//! (`danna_sep_core::paths::module_dirs`, `GetModuleHandleExW` on Windows), so each folder is
-//! self-contained. nice-plug-xtask is not used here: it writes to `target/bundled/` itself,
+//! The plugin and the CLI look for ONNX Runtime, OpenVINO and the model set next to their own
+//! module (`danna_sep_core::paths::module_dirs`, `GetModuleHandleExW` on Windows), so each
+//! folder is self-contained ([`runtime_dlls`]). nice-plug-xtask is not used here: it writes to `target/bundled/` itself,
 //! where the Windows `.clap` would replace the Linux one the Linux tests load.
 //!
 //! A release bundle contains no path of this checkout (the Windows test stage reads the
@@ -89,11 +90,21 @@ pub fn bundle(root: &Path, release: bool) -> Result<WindowsBundles> {
     Ok(out)
 }
 
-/// Copies the ONNX Runtime DLLs into `folder`.
+/// The DLLs shipped next to each binary, with the folder each comes from: ONNX Runtime's
+/// ([`windows::ORT_DLLS`]) and OpenVINO's CPU subset ([`crate::openvino::WINDOWS_DLLS`]).
+pub fn runtime_dlls(root: &Path) -> Vec<PathBuf> {
+    let ort = windows::ort_dir(root);
+    let ov = crate::openvino::windows_dir(root);
+    let ort = windows::ORT_DLLS.iter().map(|dll| ort.join(dll));
+    ort.chain(crate::openvino::WINDOWS_DLLS.iter().map(|dll| ov.join(dll)))
+        .collect()
+}
+
+/// Copies [`runtime_dlls`] into `folder`.
 fn install_runtime(root: &Path, folder: &Path) -> Result<()> {
-    let src = windows::ort_dir(root);
-    for dll in windows::ORT_DLLS {
-        setup::atomic_copy(&src.join(dll), &folder.join(dll))?;
+    for dll in runtime_dlls(root) {
+        let name = dll.file_name().expect("a DLL path ends in its name");
+        setup::atomic_copy(&dll, &folder.join(name))?;
     }
     Ok(())
 }
@@ -128,6 +139,33 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_bundle_folder_gets_both_runtimes_dlls() {
+        let root = Path::new("/checkout");
+        let dlls = runtime_dlls(root);
+        let names: Vec<&str> = dlls
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "onnxruntime.dll",
+                "onnxruntime_providers_shared.dll",
+                "openvino_c.dll",
+                "openvino.dll",
+                "openvino_intel_cpu_plugin.dll",
+                "openvino_onnx_frontend.dll",
+                "tbb12.dll",
+                "tbbbind_2_5.dll",
+            ]
+        );
+        assert!(dlls[0].starts_with("/checkout/.deps/windows/onnxruntime"));
+        assert!(dlls[2..]
+            .iter()
+            .all(|p| p.starts_with("/checkout/.deps/windows/openvino")));
     }
 
     #[test]

@@ -8,14 +8,22 @@
 //!    `onnxruntime.dll` and the demo model set next to itself), separates the first 6 s of
 //!    `examples/demo.wav`; so does the Linux CLI with the same models, and every stem must agree
 //!    to [`MIN_SNR_DB`]; the same with the quarter set (`--models`);
-//! 4. the CLI's bad inputs (a missing file, a file that is not audio, a sample rate it refuses)
+//! 4. `danna-sep.exe --runtime openvino` with the demo set next to it: its summary must name
+//!    OpenVINO (not the fallback to ONNX Runtime), and its stems must agree with the Linux
+//!    CLI's OpenVINO run to [`MIN_SNR_DB`]; and with a broken OpenVINO (`openvino_c.dll`
+//!    alone in a folder, as `DANNA_SEP_OV_LIB`) it runs ONNX Runtime and its summary line says
+//!    why (error 126: an import of the DLL was not found);
+//! 5. the CLI's bad inputs (a missing file, a file that is not audio, a sample rate it refuses)
 //!    each end in a one-line error and a non-zero exit;
-//! 5. the core's loader unit tests (`native::`, `paths::`) and `tests/ort_runtime.rs` (loads
-//!    `onnxruntime.dll`, reads its version), cross-built, with wine as cargo's runner;
-//! 6. `tests/clack_host.rs`, cross-built, loads the Windows `.clap` under wine.
+//! 6. the core's loader unit tests (`native::`, `paths::`, `openvino_runtime::`: the Windows
+//!    file names, and OpenVINO loaded from the checkout's `.deps/windows/openvino/`, a folder
+//!    that is not the test executable's, as a plugin's is not the DAW's: its imports resolve
+//!    there, the CPU device answers) and `tests/ort_runtime.rs` (loads `onnxruntime.dll`, reads
+//!    its version), cross-built, with wine as cargo's runner;
+//! 7. `tests/clack_host.rs`, cross-built, loads the Windows `.clap` under wine.
 //!
 //! The Windows builds here are the release profile (`--release`, also for the CLAP host test,
-//! which then shares the bundle's compiled dependencies), except the core's unit tests (step 5,
+//! which then shares the bundle's compiled dependencies), except the core's unit tests (step 6,
 //! dev profile: they use debug-only items; the core's dependencies are few): one cross-build of
 //! the plugin instead of two keeps the stage's CI time down. So nice-plug's allocation checker (debug builds only) is not active under
 //! wine; the Linux tests cover it. Each step prints its wall time; the stage fails on the first
@@ -93,6 +101,11 @@ pub fn run(root: &Path) -> Result<()> {
         clock.lap(&format!("Linux CLI, {set} set, and the comparison"));
     }
 
+    openvino_cli(root, &prefix, &bundles, &work, &song, &linux_cli, &ort)?;
+    clock.lap(&format!(
+        "Windows and Linux CLI on OpenVINO, {SECONDS} s, and the fallback"
+    ));
+
     bad_inputs(root, &prefix, &bundles, &work)?;
     clock.lap("bad inputs");
 
@@ -109,6 +122,7 @@ pub fn run(root: &Path) -> Result<()> {
         "--",
         "native::",
         "paths::",
+        "openvino_runtime::",
         "loads_onnx_runtime",
     ]);
     core.env(
@@ -200,6 +214,93 @@ fn compare_stems(linux: &Path, windows: &Path, set: &str) -> Result<()> {
         worst >= MIN_SNR_DB,
         "{set} set: a Windows stem differs from the Linux one (worst SNR {worst:.1} dB < {MIN_SNR_DB} dB)"
     );
+    Ok(())
+}
+
+/// `danna-sep.exe --runtime openvino` (the demo set and OpenVINO's DLLs found next to it)
+/// against the Linux CLI's OpenVINO run: the Windows summary must say OpenVINO ran, not the
+/// fallback, and every stem must agree to [`MIN_SNR_DB`].
+fn openvino_cli(
+    root: &Path,
+    prefix: &Prefix,
+    bundles: &WindowsBundles,
+    work: &Path,
+    song: &Path,
+    linux_cli: &Path,
+    ort: &Path,
+) -> Result<()> {
+    let win_out = work.join("windows-openvino");
+    let mut cmd = prefix.command(&bundles.cli);
+    cmd.args(["separate", "--runtime", "openvino", "-o"])
+        .arg(windows_path(&win_out))
+        .arg(windows_path(song));
+    let out = run_ok(cmd, root, "danna-sep.exe --runtime openvino")?;
+    let summary = String::from_utf8_lossy(&out.stderr);
+    let ran = format!(": OpenVINO {},", crate::openvino::OV_VERSION);
+    ensure!(
+        summary.contains(&ran) && !summary.contains("OpenVINO unavailable"),
+        "danna-sep.exe --runtime openvino did not run OpenVINO {}:\n{summary}",
+        crate::openvino::OV_VERSION
+    );
+    println!(
+        "windows stage: danna-sep.exe --runtime openvino: {}",
+        summary.trim()
+    );
+
+    let linux_out = work.join("linux-openvino");
+    let mut cmd = Command::new(linux_cli);
+    cmd.args(["separate", "--runtime", "openvino", "-o"])
+        .arg(&linux_out)
+        .arg(song)
+        .arg("--models")
+        .arg(root.join("models/demo"))
+        .env("DANNA_SEP_ORT_LIB", ort)
+        .env(
+            "DANNA_SEP_OV_LIB",
+            crate::openvino::ensure(root)?.join(crate::openvino::LIBS[0]),
+        );
+    let out = run_ok(cmd, root, "Linux danna-sep --runtime openvino")?;
+    let summary = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        summary.contains(&ran) && !summary.contains("OpenVINO unavailable"),
+        "the Linux CLI did not run OpenVINO:\n{summary}"
+    );
+    compare_stems(&linux_out, &win_out, "openvino")?;
+
+    // A broken install: the C library without the core it imports. The small quarter set keeps
+    // this run short.
+    let lone = work.join("lone-openvino");
+    fs::create_dir_all(&lone)?;
+    let dll = lone.join(crate::openvino::WINDOWS_DLLS[0]);
+    fs::copy(
+        crate::openvino::windows_dir(root).join(crate::openvino::WINDOWS_DLLS[0]),
+        &dll,
+    )?;
+    let mut cmd = prefix.command(&bundles.cli);
+    cmd.args(["separate", "--runtime", "openvino", "-o"])
+        .arg(windows_path(&work.join("windows-fallback")))
+        .arg(windows_path(song))
+        .arg("--models")
+        .arg(windows_path(&root.join("tests/fixtures/quarter-set")))
+        .env("DANNA_SEP_OV_LIB", windows_path(&dll))
+        .env("DANNA_SEP_OV_NO_FALLBACK", "1");
+    let out = run_ok(
+        cmd,
+        root,
+        "danna-sep.exe --runtime openvino, OpenVINO broken",
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" frames -> "))
+        .unwrap_or_default();
+    ensure!(
+        line.contains(": ONNX Runtime ")
+            && line.contains("OpenVINO unavailable (")
+            && line.contains("error 126"),
+        "a broken OpenVINO should fall back to ONNX Runtime, saying why, on the summary line:\n{stderr}"
+    );
+    println!("windows stage: danna-sep.exe, OpenVINO broken: {line}");
     Ok(())
 }
 

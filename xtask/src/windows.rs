@@ -6,8 +6,11 @@
 //!   only, wine ([`setup`]'s `with_wine`; `scripts/install-debian-packages.sh --windows --wine`);
 //! - ONNX Runtime's Windows DLLs (`onnxruntime.dll`, `onnxruntime_providers_shared.dll`) from
 //!   the official `win_amd64` wheel on PyPI, pinned by version and sha256, kept in
-//!   `.deps/windows/wheels` and extracted to `.deps/windows/onnxruntime/`. A second run needs no
-//!   network.
+//!   `.deps/windows/wheels` and extracted to `.deps/windows/onnxruntime/`;
+//! - OpenVINO's CPU subset for Windows from its `win_amd64` wheel, the same way
+//!   (`openvino.rs`: [`crate::openvino::ensure_windows`], `.deps/windows/openvino/`).
+//!
+//! A second run needs no network.
 
 use anyhow::{bail, ensure, Context, Result};
 use sha2::{Digest, Sha256};
@@ -51,6 +54,12 @@ pub fn setup(root: &Path, with_wine: bool) -> Result<()> {
     rust_target(root)?;
     let dir = ensure_ort_dlls(root)?;
     println!("ONNX Runtime {ORT_VERSION} for Windows: {}", dir.display());
+    let dir = crate::openvino::ensure_windows(root)?;
+    println!(
+        "OpenVINO {} for Windows: {}",
+        crate::openvino::OV_VERSION,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -78,24 +87,14 @@ pub fn ensure_ort_dlls(root: &Path) -> Result<PathBuf> {
     if ORT_DLLS.iter().all(|dll| is_pe(&dir.join(dll))) {
         return Ok(dir);
     }
-    let wheels = root.join(".deps/windows/wheels");
-    let wheel = wheels.join(WHEEL);
-    if !wheel.is_file() {
-        let mut pip = Command::new("python3");
-        pip.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-            .args(["--platform", "win_amd64", "--python-version", "3.11"])
-            .arg(format!("onnxruntime=={ORT_VERSION}"))
-            .arg("-d")
-            .arg(&wheels);
-        process::run(pip, root).context("downloading the win_amd64 onnxruntime wheel failed")?;
-    }
-    let digest = sha256_file(&wheel)?;
-    if digest != WHEEL_SHA256 {
-        bail!(
-            "{} has sha256 {digest}, expected {WHEEL_SHA256}; delete it to download it again",
-            wheel.display()
-        );
-    }
+    let wheel = pinned_wheel(
+        root,
+        &wheels_dir(root),
+        &format!("onnxruntime=={ORT_VERSION}"),
+        "win_amd64",
+        WHEEL,
+        WHEEL_SHA256,
+    )?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for dll in ORT_DLLS {
         let dest = dir.join(dll);
@@ -103,6 +102,48 @@ pub fn ensure_ort_dlls(root: &Path) -> Result<PathBuf> {
         ensure!(is_pe(&dest), "{} is not a Windows DLL", dest.display());
     }
     Ok(dir)
+}
+
+/// `.deps/windows/wheels/`, where the Windows wheels are kept.
+pub fn wheels_dir(root: &Path) -> PathBuf {
+    root.join(".deps/windows/wheels")
+}
+
+/// `wheels/<wheel>`, downloaded with pip (`requirement` for `platform`, Python 3.11, no
+/// dependencies) unless it is there, and refused unless its sha256 is `sha256`. Returns its
+/// path; offline once the file is there.
+pub fn pinned_wheel(
+    root: &Path,
+    wheels: &Path,
+    requirement: &str,
+    platform: &str,
+    wheel: &str,
+    sha256: &str,
+) -> Result<PathBuf> {
+    let path = wheels.join(wheel);
+    if !path.is_file() {
+        let mut pip = Command::new("python3");
+        pip.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+            .args(["--platform", platform, "--python-version", "3.11"])
+            .arg(requirement)
+            .arg("-d")
+            .arg(wheels);
+        process::run(pip, root)
+            .with_context(|| format!("downloading the {platform} wheel {requirement} failed"))?;
+        ensure!(
+            path.is_file(),
+            "pip saved no {} (a different build of {requirement}?)",
+            path.display()
+        );
+    }
+    let digest = sha256_file(&path)?;
+    if digest != sha256 {
+        bail!(
+            "{} has sha256 {digest}, expected {sha256}; delete it to download it again",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// The hex sha256 of a file.

@@ -1,21 +1,25 @@
 //! Finding and loading OpenVINO, the second inference runtime (see `docs/runtimes.md`).
 //!
 //! The `openvino` crate is built with `runtime-linking`: nothing links against OpenVINO at
-//! build time, and [`ensure_loaded`] `dlopen`s its C library (`libopenvino_c.so.2641`, from the
-//! PyPI `openvino` wheel, which `cargo xtask setup` provisions and `cargo xtask bundle` ships
-//! next to the plugin). The C library finds `libopenvino.so`, the CPU plugin, the ONNX
-//! frontend and TBB through its own rpath (`$ORIGIN`), so those lie in the same folder. Like
-//! [`crate::runtime`] it runs once per process, never on the audio thread, and caches its
+//! build time, and [`ensure_loaded`] opens its C library at run time (from the PyPI `openvino`
+//! wheel, which `cargo xtask setup` provisions and `cargo xtask bundle` ships next to the
+//! plugin and the CLI): `libopenvino_c.so.2641` on Linux, `openvino_c.dll` on Windows. The C
+//! library imports the core (`libopenvino.so.2641` / `openvino.dll`), which imports TBB, and
+//! the core loads the CPU plugin and the ONNX frontend from its own folder, so all of them lie
+//! in one folder. Linux finds them through the libraries' `$ORIGIN` rpath; Windows looks for a
+//! DLL's imports in the executable's folder (inside a DAW, the DAW's), so there the C library
+//! is loaded first with [`native::load_with_its_folder`] (`LOAD_WITH_ALTERED_SEARCH_PATH`).
+//! Like [`crate::runtime`] it runs once per process, never on the audio thread, and caches its
 //! outcome (success or the same error).
 //!
 //! Search order: [`RuntimeConfig::openvino_library`] (`DANNA_SEP_OV_LIB`, absolute), then
 //! [`LIB_NAMES`] in the folder of the binary that holds this code, then in development builds
-//! the checkout's `.deps/openvino/` ([`paths::dev_openvino_lib`]).
+//! the checkout's copy ([`paths::dev_openvino_lib`]: `.deps/openvino/` on Linux,
+//! `.deps/windows/openvino/` for Windows builds).
 //! [`RuntimeConfig::openvino_no_fallback`] restricts it to the first.
 //!
 //! OpenVINO is optional: when it cannot be loaded ONNX Runtime runs, and the status line says
-//! why ([`crate::selection::RuntimePlan`]). Windows builds look for `openvino_c.dll` but the
-//! Windows bundles do not ship it yet.
+//! why ([`crate::selection::RuntimePlan`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,18 +29,24 @@ use parking_lot::Mutex;
 
 use crate::config::RuntimeConfig;
 use crate::error::collapse_whitespace;
-use crate::paths;
+use crate::{native, paths};
 
 /// The OpenVINO release `cargo xtask setup` provisions (the wheel `openvino==2026.4.1`).
 pub const OV_VERSION: &str = "2026.4.1";
 
-/// File names looked for next to the binary, in order.
-#[cfg(not(windows))]
-pub const LIB_NAMES: &[&str] = &["libopenvino_c.so.2641", "libopenvino_c.so"];
+/// File names looked for next to the binary, in order ([`lib_names`] of this platform).
+pub const LIB_NAMES: &[&str] = lib_names(cfg!(windows));
 
-/// File names looked for next to the binary, in order.
-#[cfg(windows)]
-pub const LIB_NAMES: &[&str] = &["openvino_c.dll"];
+/// The C library's file names on Windows (`windows`) or Linux, in search order: the names the
+/// wheel ships (Windows DLLs carry no soname version; the Linux file is the soname, the
+/// unversioned name a fallback for a hand-made install).
+pub const fn lib_names(windows: bool) -> &'static [&'static str] {
+    if windows {
+        &["openvino_c.dll"]
+    } else {
+        &["libopenvino_c.so.2641", "libopenvino_c.so"]
+    }
+}
 
 /// A loaded OpenVINO with its CPU device.
 pub struct OvRuntime {
@@ -135,7 +145,11 @@ fn try_load(path: &Path) -> Result<OvRuntime, (String, bool)> {
     }
     // Inside `catch_unwind`: `openvino-sys` panics where a symbol is missing (a library that
     // is not OpenVINO's), and that must not take down the host.
+    // The form Windows' loader compares (backslashes, no `\\?\`), so that `openvino-sys`'s
+    // own load finds the module [`native::load_with_its_folder`] mapped; unchanged on Unix.
+    let path = &native::loader_path(path);
     std::panic::catch_unwind(|| {
+        native::load_with_its_folder(path).map_err(|e| (e, false))?;
         openvino_sys::library::load_from(path).map_err(|e| (e, false))?;
         let adopted = |e: String| (e, true);
         let core =
@@ -153,4 +167,68 @@ fn try_load(path: &Path) -> Result<OvRuntime, (String, bool)> {
         })
     })
     .unwrap_or_else(|_| Err(("openvino panicked while loading".into(), true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_platform_looks_for_the_wheel_s_file_name_first() {
+        // The file names in the win_amd64 and manylinux wheels' `openvino/libs/` (the Windows
+        // one is what `cargo xtask bundle --target windows` ships as `openvino_c.dll`).
+        assert_eq!(lib_names(true), ["openvino_c.dll"]);
+        let linux = lib_names(false);
+        assert_eq!(linux[0], "libopenvino_c.so.2641");
+        // The soname suffix is the release's year's last two digits, minor and patch.
+        let parts: Vec<&str> = OV_VERSION.split('.').collect();
+        let suffix = format!(".so.{}{}{}", &parts[0][2..], parts[1], parts[2]);
+        assert!(linux[0].ends_with(&suffix), "{}", linux[0]);
+        assert_eq!(LIB_NAMES, lib_names(cfg!(windows)));
+    }
+
+    #[test]
+    fn the_candidates_are_the_configured_file_then_each_name_next_to_the_binary() {
+        let dir = paths::module_dirs().remove(0);
+        let config = RuntimeConfig::default();
+        let candidates = candidate_paths(&config).unwrap();
+        for (candidate, name) in candidates.iter().zip(LIB_NAMES) {
+            assert_eq!(candidate, &dir.join(name));
+        }
+        // Development builds end with the checkout's copy, for this platform.
+        if let Some(dev) = paths::dev_openvino_lib() {
+            assert_eq!(candidates.last(), Some(&dev));
+        }
+        let configured = std::env::temp_dir().join(LIB_NAMES[0]);
+        let only = RuntimeConfig {
+            openvino_library: Some(configured.clone()),
+            openvino_no_fallback: true,
+            ..RuntimeConfig::default()
+        };
+        assert_eq!(candidate_paths(&only).unwrap(), vec![configured]);
+    }
+
+    /// Windows, run under wine by the Windows stage: OpenVINO from the checkout's
+    /// `.deps/windows/openvino/`, a folder that is not this test executable's (as a plugin's
+    /// folder is not the DAW's), loads: `openvino_c.dll`'s imports resolve there, and the core
+    /// finds its CPU plugin, which answers.
+    #[cfg(windows)]
+    #[test]
+    fn openvino_loads_from_a_folder_that_is_not_the_executable_s() {
+        let Some(lib) = paths::dev_openvino_lib().filter(|p| p.is_file()) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI provisions .deps/windows/openvino"
+            );
+            eprintln!("SKIPPED: no .deps/windows/openvino (run `cargo xtask setup --windows`)");
+            return;
+        };
+        let config = RuntimeConfig {
+            openvino_library: Some(std::path::absolute(&lib).unwrap()),
+            openvino_no_fallback: true,
+            ..RuntimeConfig::default()
+        };
+        let ov = ensure_loaded(&config).unwrap();
+        assert_eq!(ov.version, OV_VERSION);
+    }
 }

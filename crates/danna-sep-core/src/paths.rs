@@ -160,14 +160,24 @@ pub fn library_candidates(
     Ok(out)
 }
 
-/// The checkout's OpenVINO C library (`cargo xtask setup` extracts it), in development builds
-/// on Linux; `None` elsewhere (OpenVINO is not provisioned for Windows).
+/// The checkout's OpenVINO C library in development builds, `None` in a release build:
+/// `.deps/openvino/libopenvino_c.so.2641` (`cargo xtask setup`) or, for Windows builds,
+/// `.deps/windows/openvino/openvino_c.dll` (`cargo xtask setup --windows`; under wine the
+/// checkout is reachable through the `Z:` drive).
 pub fn dev_openvino_lib() -> Option<PathBuf> {
-    #[cfg(all(debug_assertions, not(windows)))]
-    return Some(Path::new(REPO_ROOT).join(".deps/openvino/libopenvino_c.so.2641"));
-    #[cfg(not(all(debug_assertions, not(windows))))]
+    #[cfg(debug_assertions)]
+    return Some(Path::new(REPO_ROOT).join(DEV_OPENVINO_LIB));
+    #[cfg(not(debug_assertions))]
     None
 }
+
+/// [`dev_openvino_lib`] relative to the checkout.
+#[cfg(all(debug_assertions, not(windows)))]
+const DEV_OPENVINO_LIB: &str = ".deps/openvino/libopenvino_c.so.2641";
+
+/// [`dev_openvino_lib`] relative to the checkout, for Windows builds.
+#[cfg(all(debug_assertions, windows))]
+const DEV_OPENVINO_LIB: &str = ".deps/windows/openvino/openvino_c.dll";
 
 #[cfg(test)]
 mod tests {
@@ -220,5 +230,9 @@ mod tests {
         assert!(lib.starts_with(REPO_ROOT));
         assert!(lib.ends_with(PROJECT_RUNTIME_LIB));
         assert_eq!(dev_models(), Some(project_models()));
+        let ov = dev_openvino_lib().expect("a development build has the fallback");
+        assert!(ov.starts_with(REPO_ROOT));
+        assert!(ov.ends_with(DEV_OPENVINO_LIB));
+        assert!(ov.ends_with(crate::openvino_runtime::LIB_NAMES[0]));
     }
 }
