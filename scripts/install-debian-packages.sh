@@ -8,6 +8,12 @@
 #            compiler of the wine test's stand-in DLL);
 # --wine     wine, wine64 (8.0): run the Windows build's tests (`cargo xtask test --windows`,
 #            and CI); about 1.2 GB installed.
+# --synth    the sources of the v2 training-data generator (models/danna_sep_models/synth/
+#            sources.py): opl3-soundfont, csound-soundfont, avldrums.lv2-soundfont and
+#            hydrogen-drumkits (270 MB to download, 400 MB installed). Installed by
+#            `cargo xtask test` (its Python tests render v2 songs), `cargo xtask setup --synth`
+#            and `cargo xtask models synth`. Never the reserved evaluation soundfonts
+#            (musescore-general-soundfont*, timgm6mb-soundfont).
 set -euo pipefail
 
 extra=()
@@ -15,7 +21,8 @@ for arg in "$@"; do
     case "$arg" in
         --windows) extra+=(gcc-mingw-w64-x86-64) ;;
         --wine) extra+=(wine wine64) ;;
-        *) echo "unknown argument: $arg (expected --windows or --wine)" >&2; exit 2 ;;
+        --synth) extra+=(opl3-soundfont csound-soundfont avldrums.lv2-soundfont hydrogen-drumkits) ;;
+        *) echo "unknown argument: $arg (expected --windows, --wine or --synth)" >&2; exit 2 ;;
     esac
 done
 

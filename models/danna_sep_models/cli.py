@@ -76,6 +76,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     y.add_argument("--seconds", type=float, default=None, help="track length (default: 60-90 s, drawn per track)")
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
+    from .synth.sources import DEFAULT_PROFILE, PROFILES
+    y.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
+                   help="generator: v2 (default; many sources, production), v2-holdout (sources v2 never uses: "
+                        "the proxy for unseen material), v1 (the first generator)")
+    y.add_argument("--report", type=Path, default=None,
+                   help="after generating, write the generator report (instrument histograms, spectrograms) here")
 
     args = p.parse_args(argv)
     _quiet_warnings()
@@ -116,8 +122,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif args.cmd == "synth":
         from .synth.dataset import generate_dataset
         counts = {"train": args.train, "valid": args.valid, "test": args.test}
-        tracks = generate_dataset(args.out, counts, seconds=args.seconds, seed=args.seed, jobs=args.jobs)
+        tracks = generate_dataset(args.out, counts, seconds=args.seconds, seed=args.seed, jobs=args.jobs,
+                                  profile=args.profile)
         print(f"wrote {len(tracks)} tracks to {args.out} ({time.time() - t0:.1f} s)")
+        if args.report is not None:
+            from .synth.report import write_report
+            for f in write_report(args.out, args.report):
+                print(f"wrote {f}")
     return 0
 
 

@@ -21,15 +21,20 @@ from danna_sep_models.synth.render import SAMPLE_RATE, read_wav
 SEED, SECONDS = 7, 4.0
 
 
+def v1_song(seed, seconds=None):
+    """This file tests the first generator (profile v1); v2 is tested in test_synth_v2.py."""
+    return compose_song(seed, seconds, "v1")
+
+
 # ---- composition (no rendering) -----------------------------------------------------------
 
 def test_compose_is_pure_and_seeded():
-    a, b = compose_song(123, 70.0), compose_song(123, 70.0)
+    a, b = v1_song(123, 70.0), v1_song(123, 70.0)
     assert a == b and a is not b
-    assert compose_song(124, 70.0) != a
+    assert v1_song(124, 70.0) != a
     # Default length: drawn from the seed, 60-90 s.
-    d = compose_song(5)
-    assert d == compose_song(5) and 60.0 <= d.seconds <= 90.0
+    d = v1_song(5)
+    assert d == v1_song(5) and 60.0 <= d.seconds <= 90.0
     # Track seeds: independent of how many tracks other splits have, distinct across splits/seeds.
     seeds = {track_seed(s, sp, n) for s in (0, 1) for sp in SPLITS for n in (1, 2, 3)}
     assert len(seeds) == 18 and track_seed(0, "valid", 2) == track_seed(0, "valid", 2)
@@ -37,7 +42,7 @@ def test_compose_is_pure_and_seeded():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_compose_content(seed):
-    song = compose_song(seed, 75.0)
+    song = v1_song(seed, 75.0)
     assert 72 <= song.bpm < 150 and song.mode in ("major", "minor")
     # Sections tile the bars; intros never have vocals; every stem plays somewhere.
     bar = 0
@@ -81,7 +86,7 @@ def test_compose_content(seed):
 
 
 def test_vocal_engines_vary_across_songs():
-    engines = {p.engine for seed in range(12) for p in compose_song(seed, 20.0).parts_of("vocals")}
+    engines = {p.engine for seed in range(12) for p in v1_song(seed, 20.0).parts_of("vocals")}
     assert engines == {"espeak", "midi"}
 
 
@@ -89,7 +94,7 @@ def test_vocal_engines_vary_across_songs():
 
 def test_sung_syllables_hit_the_notes():
     """espeak-ng + PSOLA: the sung f0 is the note's (well inside a semitone), vibrato around it."""
-    song = compose_song(3, SECONDS)
+    song = v1_song(3, SECONDS)
     notes = (Note(0.0, 2.0, 57, 100, "la"), Note(2.0, 2.0, 69, 100, "no"))
     part = Part("vocals", "lead", "espeak", -1, -1, notes, pan=0.0, level=1.0, vibrato=0.1, voice="it+f3")
     y = render.sing(song, part, render.beat_to_sample(song, 4.0))
@@ -104,7 +109,7 @@ def test_sung_syllables_hit_the_notes():
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
-    tracks = generate_dataset(out, {"train": 1, "valid": 1, "test": 1}, seconds=SECONDS, seed=SEED, jobs=2,
+    tracks = generate_dataset(out, {"train": 1, "valid": 1, "test": 1}, seconds=SECONDS, seed=SEED, jobs=2, profile="v1",
                               log=lambda *_: None)
     return out, tracks
 
@@ -147,12 +152,13 @@ def test_same_seed_same_bytes_different_seed_different(dataset, tmp_path, capsys
     """Through the CLI: the same seed rewrites identical files, another seed other files."""
     out, _ = dataset
     assert cli_main(["synth", "--out", str(tmp_path / "a"), "--train", "1", "--valid", "0", "--test", "0",
-                     "--seconds", str(SECONDS), "--seed", str(SEED), "--jobs", "1"]) == 0
+                     "--seconds", str(SECONDS), "--seed", str(SEED), "--jobs", "1", "--profile", "v1"]) == 0
     assert "wrote 1 tracks" in capsys.readouterr().out
     for f in FILES:
         assert (tmp_path / "a/train/synth-0001" / f"{f}.wav").read_bytes() == \
             (out / "train/synth-0001" / f"{f}.wav").read_bytes(), f
-    generate_dataset(tmp_path / "b", {"train": 1}, seconds=SECONDS, seed=SEED + 1, jobs=1, log=lambda *_: None)
+    generate_dataset(tmp_path / "b", {"train": 1}, seconds=SECONDS, seed=SEED + 1, jobs=1, log=lambda *_: None,
+                     profile="v1")
     for f in FILES:
         assert (tmp_path / "b/train/synth-0001" / f"{f}.wav").read_bytes() != \
             (out / "train/synth-0001" / f"{f}.wav").read_bytes(), f
@@ -160,7 +166,7 @@ def test_same_seed_same_bytes_different_seed_different(dataset, tmp_path, capsys
 
 def test_resting_stem_is_silent():
     """A stem absent from a section is digital silence there once its tail has faded."""
-    song = next(s for s in map(lambda k: compose_song(k, 6.0), range(100)) if s.bars >= 2)  # a fast tempo
+    song = next(s for s in map(lambda k: v1_song(k, 6.0), range(100)) if s.bars >= 2)  # a fast tempo
     bars = song.bars
     half = bars // 2
     sections = (Section("verse", 0, half, frozenset(STEMS)),
@@ -176,4 +182,4 @@ def test_resting_stem_is_silent():
 
 def test_missing_tools_are_reported(tmp_path):
     with pytest.raises(render.ToolMissing, match="apt-get install"):
-        render.check_tools(tmp_path / "no.sf2")
+        render.check_tools(tmp_path / "no.sf2", "v1")

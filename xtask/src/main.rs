@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
 //! Commands:
-//! - `setup [--no-python] [--windows]`: provision ONNX Runtime into `.deps/` (and the Python
+//! - `setup [--no-python] [--windows] [--synth]`: provision ONNX Runtime into `.deps/` (and the Python
 //!   venv; with `--windows` the Windows cross-build too);
 //! - `bundle <package> [--release] ...`: build the VST3/CLAP bundles and ship ONNX Runtime in
 //!   them (`bundle danna-sep [--release] --target windows`: the Windows bundles and CLI);
@@ -39,8 +39,10 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [args]
 
 Commands:
-  setup [--no-python] [--windows] provision ONNX Runtime (.deps/onnxruntime) and the Python venv
-                                  (--windows: also the Windows cross-build, .deps/windows)
+  setup [--no-python] [--windows] [--synth]
+                                  provision ONNX Runtime (.deps/onnxruntime) and the Python venv
+                                  (--windows: also the Windows cross-build, .deps/windows;
+                                  --synth: the v2 data generator's soundfonts and drum kits)
   bundle <package> [--release]    build plugin bundles (target/bundled) including ONNX Runtime
   bundle danna-sep [--release] --target windows
                                   Windows VST3/CLAP bundles and CLI (target/bundled/windows)

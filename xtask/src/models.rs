@@ -25,7 +25,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{process, python};
+use crate::{process, python, setup};
 
 const USAGE: &str = "\
 Usage: cargo xtask models <command> [args]
@@ -70,7 +70,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             python::setup_venv(root)?;
             return crate::spleeter::ensure(root);
         }
-        "synth" | "train" => {}
+        "synth" => setup::synth_packages(root)?,
+        "train" => {}
         other => bail!("unknown `models` command `{other}`\n\n{USAGE}"),
     }
     python::setup_venv(root)?;

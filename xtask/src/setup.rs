@@ -1,7 +1,8 @@
-//! `cargo xtask setup [--no-python] [--windows]`: installs the missing Debian packages,
+//! `cargo xtask setup [--no-python] [--windows] [--synth]`: installs the missing Debian packages,
 //! provisions ONNX Runtime and the Python environment, and (with Python) the Spleeter 2-stem
 //! model (`spleeter.rs`; optional: a failure is one line and setup goes on); `--windows` also
-//! the Windows cross-build (opt-in, see `windows.rs`).
+//! the Windows cross-build (opt-in, see `windows.rs`); `--synth` the v2 data generator's
+//! soundfonts and drum kits (opt-in; `cargo xtask test` and `models synth` install them).
 //!
 //! ONNX Runtime comes from the official `onnxruntime` wheel on PyPI, because PyPI is reachable
 //! from every machine this project builds on and the wheel contains a self-contained
@@ -22,17 +23,21 @@ pub const ORT_VERSION: &str = "1.31.1";
 
 /// Entry point for `cargo xtask setup`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let (mut with_python, mut with_windows) = (true, false);
+    let (mut with_python, mut with_windows, mut with_synth) = (true, false, false);
     for arg in args {
         match arg.as_str() {
             "--no-python" => with_python = false,
             "--windows" => with_windows = true,
+            "--synth" => with_synth = true,
             other => {
-                bail!("unknown argument to `setup`: {other} (expected --no-python or --windows)")
+                bail!("unknown argument to `setup`: {other} (expected --no-python, --windows or --synth)")
             }
         }
     }
     setup(root, with_python)?;
+    if with_synth {
+        synth_packages(root)?;
+    }
     if with_windows {
         windows::setup(root, false)?;
     }
@@ -53,9 +58,19 @@ pub fn setup(root: &Path, with_python: bool) -> Result<()> {
     Ok(())
 }
 
+/// The v2 generator's soundfonts and drum kits (`install-debian-packages.sh --synth`): opt-in,
+/// because only generating data and its tests need them.
+pub fn synth_packages(root: &Path) -> Result<()> {
+    debian_packages_with(root, &["--synth"])
+}
+
 /// Installs the missing Debian packages with `scripts/install-debian-packages.sh` (a no-op when
 /// all are present). On systems without `dpkg` it only says what it skipped.
 fn debian_packages(root: &Path) -> Result<()> {
+    debian_packages_with(root, &[])
+}
+
+fn debian_packages_with(root: &Path, extra: &[&str]) -> Result<()> {
     let has_dpkg = Command::new("dpkg-query")
         .arg("--version")
         .output()
@@ -67,7 +82,8 @@ fn debian_packages(root: &Path) -> Result<()> {
         return Ok(());
     }
     let mut cmd = Command::new("bash");
-    cmd.arg(root.join("scripts/install-debian-packages.sh"));
+    cmd.arg(root.join("scripts/install-debian-packages.sh"))
+        .args(extra);
     process::run(cmd, root).context("installing Debian packages failed")
 }
 

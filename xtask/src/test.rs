@@ -29,6 +29,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
     }
     setup::setup(root, true)?;
+    // The Python tests render v2 songs, which need the generator's soundfonts and kits.
+    setup::synth_packages(root)?;
     let ort = setup::ort_lib_path(root);
 
     // Debug profile, decided by measuring on the 2-core dev machine: from cold, the debug build

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import STEMS
+from .sources import DEFAULT_PROFILE
+
+if TYPE_CHECKING:
+    from .effects import Chain, Effect
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -85,7 +89,18 @@ class Part:
     level: float  # 0..1, relative level inside the stem
     vibrato: float = 0.0  # semitones (peak), vocals only
     vibrato_rate: float = 5.5  # Hz
-    voice: str = ""  # espeak-ng voice, e.g. "it+f3"
+    voice: str = ""  # espeak-ng voice, e.g. "it+f3"; formant engine: the voice type
+    # Profile v2 (see .sources): ``engine`` may also be "kit" (sampled Hydrogen kit), "drumsynth"
+    # / "synth" (numpy engines of .instruments), "formant" (.voice) or "speech" (espeak-ng
+    # speaking the phrase). ``source`` names the soundfont, kit or engine; ``patch`` holds the
+    # engine's parameters; ``style`` is the formant engine's style; ``seed`` drives its noise;
+    # ``delay`` (seconds) and ``detune`` (cents) make a double-tracked copy.
+    source: str = ""
+    patch: Tuple[Tuple[str, float], ...] = ()
+    style: str = ""
+    seed: int = 0
+    delay: float = 0.0
+    detune: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,17 @@ class Mix:
 
 
 @dataclass(frozen=True)
+class Production:
+    """v2 mix processing: one effect chain per stem (wet signals stay in their stem) and the
+    bus limiter, whose gain is applied equally to every stem (.effects)."""
+    chains: Tuple[Tuple[str, "Chain"], ...]
+    bus: Optional["Effect"]
+
+    def chain(self, stem: str) -> "Chain":
+        return dict(self.chains)[stem]
+
+
+@dataclass(frozen=True)
 class Song:
     seed: int
     seconds: float  # exact length of every stem
@@ -128,6 +154,9 @@ class Song:
     parts: Tuple[Part, ...]
     phrases: Tuple[Tuple[float, float], ...]  # vocal phrases (start, end) in beats
     mix: Mix
+    profile: str = "v1"  # see .sources.PROFILES
+    genre: str = ""  # v2: the style that chose tempo, grooves and processing
+    production: Optional["Production"] = None  # v2: per-stem effect chains and the bus limiter
 
     @property
     def bpm(self) -> float:
@@ -152,8 +181,14 @@ def song_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed)))
 
 
-def compose_song(seed: int, seconds: Optional[float] = None) -> Song:
-    """The whole plan of one song. ``seconds``: exact length (default: 60-90 s drawn from the seed)."""
+def compose_song(seed: int, seconds: Optional[float] = None, profile: str = DEFAULT_PROFILE) -> Song:
+    """The whole plan of one song. ``seconds``: exact length (default: 60-90 s drawn from the
+    seed). ``profile``: which generator (:data:`.sources.PROFILES`, default ``v2``); ``v1`` is
+    the first one, kept bit-identical; ``v2`` and ``v2-holdout`` are composed by :mod:`.arrange`."""
+    if profile != "v1":
+        from .arrange import compose_v2  # arrange builds on this module's parts
+
+        return compose_v2(seed, seconds, profile)
     rng = song_rng(seed)
     if seconds is None:
         seconds = round(float(rng.uniform(60.0, 90.0)), 1)
@@ -328,10 +363,14 @@ GROOVES = {
 }
 
 
-def drum_part(rng: np.random.Generator, sections: Sequence[Section], bars: int) -> Part:
+def drum_part(rng: np.random.Generator, sections: Sequence[Section], bars: int,
+              grooves: Optional[Dict[str, Dict[int, Tuple[int, ...]]]] = None) -> Part:
+    """The kit's notes over the song. ``grooves``: the patterns to choose from (default
+    :data:`GROOVES`; v2 passes its genre's)."""
+    grooves = GROOVES if grooves is None else grooves
     kit = int(rng.choice(DRUM_KITS))
-    groove_name = str(rng.choice(list(GROOVES)))
-    groove = GROOVES[groove_name]
+    groove_name = str(rng.choice(list(grooves)))
+    groove = grooves[groove_name]
     ghosts = groove_name in ("funk", "rock", "hiphop") and rng.random() < 0.5
     extra_kick = rng.random() < 0.5
     fill_p = float(rng.uniform(0.4, 0.9))

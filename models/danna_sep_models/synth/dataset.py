@@ -23,6 +23,7 @@ import numpy as np
 from .. import STEMS
 from .compose import Song, compose_song
 from .render import SAMPLE_RATE, SOUNDFONT, check_tools, render_song, write_wav
+from .sources import DEFAULT_PROFILE, PROFILES
 
 SPLITS = ("train", "valid", "test")
 FILES = ("mixture",) + tuple(STEMS)
@@ -42,14 +43,14 @@ def track_seed(seed: int, split: str, number: int) -> int:
 
 
 def generate_track(out: Path, split: str, number: int, seed: int = 0, seconds: Optional[float] = None,
-                   soundfont: Path = SOUNDFONT) -> Dict[str, Any]:
+                   soundfont: Path = SOUNDFONT, profile: str = DEFAULT_PROFILE) -> Dict[str, Any]:
     """Compose, render and write one track; returns its summary (see :func:`song_summary`).
 
     Files are written to a hidden sibling folder renamed into place at the end, so an
     interrupted run never leaves a track folder with missing or truncated files.
     """
     name = track_name(number)
-    song = compose_song(track_seed(seed, split, number), seconds)
+    song = compose_song(track_seed(seed, split, number), seconds, profile)
     audio = render_song(song, soundfont=soundfont)
     folder = Path(out) / split / name
     tmp = folder.parent / f".{name}.tmp"
@@ -82,10 +83,13 @@ def default_jobs() -> int:
 
 def generate_dataset(out: Path, counts: Mapping[str, int], seconds: Optional[float] = None, seed: int = 0,
                      jobs: Optional[int] = None, soundfont: Path = SOUNDFONT,
-                     log: Callable[[str], None] = print) -> List[Dict[str, Any]]:
+                     log: Callable[[str], None] = print, profile: str = DEFAULT_PROFILE) -> List[Dict[str, Any]]:
     """Generate ``counts[split]`` tracks per split into ``out`` with ``jobs`` worker processes
-    (default: the number of CPUs). Returns the track summaries, in split/number order."""
-    check_tools(soundfont)
+    (default: the number of CPUs) from the generator ``profile`` (:data:`.sources.PROFILES`).
+    Returns the track summaries, in split/number order."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    check_tools(soundfont, profile)
     bad = [s for s in counts if s not in SPLITS]
     if bad:
         raise ValueError(f"unknown split(s) {bad}; expected {SPLITS}")
@@ -93,7 +97,8 @@ def generate_dataset(out: Path, counts: Mapping[str, int], seconds: Optional[flo
         raise ValueError(f"seconds must be > 0, got {seconds}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(out, split, k, seed, seconds, soundfont) for split in SPLITS for k in range(1, int(counts.get(split, 0)) + 1)]
+    tasks = [(out, split, k, seed, seconds, soundfont, profile)
+             for split in SPLITS for k in range(1, int(counts.get(split, 0)) + 1)]
     jobs = max(1, min(jobs or default_jobs(), len(tasks) or 1))
     t0 = time.perf_counter()
     results: List[Dict[str, Any]] = []
@@ -116,7 +121,7 @@ def generate_dataset(out: Path, counts: Mapping[str, int], seconds: Optional[flo
     audio_s = sum(r["seconds"] for r in results)
     log(f"{len(results)} tracks, {audio_s / 60:.1f} min of audio in {wall:.1f} s with {jobs} job(s) "
         f"({wall / max(audio_s, 1e-9) * 3600:.0f} s per hour of audio)")
-    manifest = {"generator": "danna_sep_models.synth", "seed": seed, "seconds": seconds,
+    manifest = {"generator": "danna_sep_models.synth", "profile": profile, "seed": seed, "seconds": seconds,
                 "sample_rate": SAMPLE_RATE, "files": list(FILES),
                 "tracks": [{k: v for k, v in r.items() if k != "path"} for r in results]}
     (out / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -131,9 +136,7 @@ def _log_track(log: Callable[[str], None], r: Dict[str, Any], done: int, total: 
 def song_summary(song: Song) -> Dict[str, Any]:
     """A JSON-able description of a song: form, tempo, key and instruments."""
     names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-    vocals = []
-    for p in song.parts_of("vocals"):
-        vocals.append(f"espeak:{p.voice}" if p.engine == "espeak" else f"gm{p.program}:{p.role}")
+    vocals = [part_label(p) for p in song.parts_of("vocals")]
     return {
         "seed": song.seed,
         "seconds": song.seconds,
@@ -144,4 +147,21 @@ def song_summary(song: Song) -> Dict[str, Any]:
         "programs": {stem: [p.program for p in song.parts_of(stem) if p.engine == "midi"] for stem in STEMS},
         "other_roles": [p.role for p in song.parts_of("other")],
         "vocals": vocals,
+        "profile": song.profile,
+        "genre": song.genre,
+        "sources": {stem: [part_label(p) for p in song.parts_of(stem)] for stem in STEMS},
     }
+
+
+def part_label(p) -> str:
+    """What plays a part, e.g. ``espeak:it+f3``, ``gm33:bass`` (v1), ``fluid:gm33``,
+    ``fluid:kit25`` (a soundfont drum kit), ``kit:colombo``, ``synth:fm``, ``formant:tenor/sung``."""
+    if p.engine == "espeak" or p.engine == "speech":
+        return f"{p.engine}:{p.voice}"
+    if p.engine == "formant":
+        return f"formant:{p.voice}/{p.style or 'sung'}"
+    if p.engine == "midi" and p.stem == "drums":
+        return f"{p.source or 'fluid'}:kit{p.program}"
+    if p.engine == "midi":
+        return f"{p.source}:gm{p.program}" if p.source else f"gm{p.program}:{p.role}"
+    return f"{p.engine}:{p.source}"

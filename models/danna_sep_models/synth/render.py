@@ -29,6 +29,7 @@ import scipy.signal
 
 from .. import STEMS
 from .compose import DRUM_CHANNEL, Note, Part, Song
+from .sources import DEFAULT_PROFILE
 
 SAMPLE_RATE = 44100
 SOUNDFONT = Path(os.environ.get("DANNA_SYNTH_SOUNDFONT", "/usr/share/sounds/sf2/FluidR3_GM.sf2"))
@@ -48,10 +49,16 @@ class ToolMissing(RuntimeError):
     pass
 
 
-def check_tools(soundfont: Path = SOUNDFONT) -> None:
-    """Raise :class:`ToolMissing` naming what to install when a renderer dependency is absent."""
+def check_tools(soundfont: Path = SOUNDFONT, profile: str = DEFAULT_PROFILE) -> None:
+    """Raise :class:`ToolMissing` naming what to install when a renderer dependency is absent
+    (for ``v2`` profiles: every soundfont and kit of the profile's pool)."""
+    from .sources import check_not_reserved, missing_sources
+
+    check_not_reserved(Path(soundfont))
     missing = [t for t in ("fluidsynth", "espeak-ng") if shutil.which(t) is None]
-    if not Path(soundfont).is_file():
+    if profile != "v1":
+        missing.extend(missing_sources(profile))
+    elif not Path(soundfont).is_file():
         missing.append(f"soundfont {soundfont}")
     if missing:
         raise ToolMissing(f"missing {', '.join(missing)}: apt-get install -y fluidsynth fluid-soundfont-gm espeak-ng "
@@ -68,10 +75,12 @@ def beat_to_sample(song: Song, beat: float) -> int:
 
 # ---- MIDI --------------------------------------------------------------------------------
 
-def song_midi(song: Song, stem: str) -> Optional[mido.MidiFile]:
+def song_midi(song: Song, stem: str, source: Optional[str] = None) -> Optional[mido.MidiFile]:
     """Type-1 MIDI file with the stem's FluidSynth parts (one track and channel each), or
-    ``None`` when the stem has none. Every file lasts the whole song, so all stems line up."""
-    parts = [p for p in song.parts_of(stem) if p.engine == "midi" and p.notes]
+    ``None`` when the stem has none. Every file lasts the whole song, so all stems line up.
+    ``source``: only the parts played by that soundfont (v2 songs use several)."""
+    parts = [p for p in song.parts_of(stem)
+             if p.engine == "midi" and p.notes and (source is None or p.source == source)]
     if not parts:
         return None
     end_tick = _ticks(song.seconds / song.beat_seconds)
@@ -492,8 +501,14 @@ def rest_mask(song: Song, stem: str, length: int) -> np.ndarray:
 
 def render_song(song: Song, workdir: Optional[Path] = None, soundfont: Path = SOUNDFONT) -> Dict[str, np.ndarray]:
     """``{"mixture", "drums", "bass", "other", "vocals"}`` -> ``(2, N)`` float32, ``N`` =
-    ``round(seconds * 44100)``; the mixture is the float32 sum of the four stems."""
-    check_tools(soundfont)
+    ``round(seconds * 44100)``; the mixture is the float32 sum of the four stems. A ``v2``
+    song (its own sources, ``soundfont`` unused) is rendered by :mod:`.render_v2`."""
+    if song.profile != "v1":
+        from .render_v2 import render_song_v2  # it builds on this module
+
+        check_tools(soundfont, song.profile)
+        return render_song_v2(song, workdir)
+    check_tools(soundfont, "v1")
     length = n_samples(song)
     rng = np.random.default_rng(np.random.SeedSequence([song.seed, 0x5EED]))
     room = Room(impulse_response(song, rng), length)
