@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import STEMS
 from . import effects, instruments, voice
-from .compose import (BASS_PROGRAMS, CLAP, CRASH, DRUM_CHANNEL, HAT, KICK, MAJOR, MINOR, OPEN, PEDAL, RIDE, SNARE,
-                      STICK, SYLLABLES, TAIL_SECONDS, VOCAL_RANGES, VOICE_PROGRAMS, Chord, Mix, Note, Part, Production,
+from .compose import (BASS_PROGRAMS, CLAP, CRASH, DRUM_CHANNEL, HAT, KICK, OPEN, PEDAL, RIDE, SNARE,
+                      STICK, SYLLABLES, VOCAL_RANGES, VOICE_PROGRAMS, Chord, Mix, Note, Part, Production,
                       Section, Song, _add_syllables, _arp_notes, _chord_notes, _counter_notes, _finish, _harmony, _pad_notes,
-                      _phrase_spans, _section_of, _vel, bass_part, chord_at, drum_part, plan_chords, plan_sections,
+                      _phrase_spans, _section_of, _vel, bass_part, chord_at, drum_part, plan_frame,
                       song_rng, vocal_melody)
 from . import sources
 from .sources import DRUMKITS, SOUNDFONTS, Pool, pool_of
@@ -102,14 +102,7 @@ def compose_v2(seed: int, seconds: Optional[float], profile: str) -> Song:
     genre_name = str(rng.choice(list(GENRES)))
     genre = GENRES[genre_name]
     bpm = int(rng.integers(genre.tempo[0], genre.tempo[1] + 1))
-    tempo_us = int(round(60e6 / bpm))
-    beat_s = tempo_us / 1e6
-    bars = max(1, int((seconds - TAIL_SECONDS) // (4 * beat_s)))
-    key = int(rng.integers(0, 12))
-    mode = "minor" if rng.random() < 0.45 else "major"
-    sections = plan_sections(rng, bars)
-    chords = plan_chords(rng, sections, key, mode)
-    scale = tuple((key + i) % 12 for i in (MAJOR if mode == "major" else MINOR))
+    tempo_us, bars, key, mode, sections, chords, scale = plan_frame(rng, seconds, bpm)
 
     parts: List[Part] = cast_drums(rng, pool, genre, sections, bars)
     parts.append(cast_bass(rng, pool, genre, bass_part(rng, sections, chords, scale)))

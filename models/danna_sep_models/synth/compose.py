@@ -195,14 +195,7 @@ def compose_song(seed: int, seconds: Optional[float] = None, profile: str = DEFA
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     bpm = int(rng.integers(72, 150))
-    tempo_us = int(round(60e6 / bpm))
-    beat_s = tempo_us / 1e6
-    bars = max(1, int((seconds - TAIL_SECONDS) // (4 * beat_s)))
-    key = int(rng.integers(0, 12))
-    mode = "minor" if rng.random() < 0.45 else "major"
-    sections = plan_sections(rng, bars)
-    chords = plan_chords(rng, sections, key, mode)
-    scale = tuple((key + i) % 12 for i in (MAJOR if mode == "major" else MINOR))
+    tempo_us, bars, key, mode, sections, chords, scale = plan_frame(rng, seconds, bpm)
 
     parts: List[Part] = [drum_part(rng, sections, bars)]
     parts.append(bass_part(rng, sections, chords, scale))
@@ -215,6 +208,19 @@ def compose_song(seed: int, seconds: Optional[float] = None, profile: str = DEFA
 
 
 # ---- form and harmony -----------------------------------------------------------------------
+
+def plan_frame(rng: np.random.Generator, seconds: float, bpm: int):
+    """Tempo, bars, key, mode, sections, chords and scale of a song at ``bpm`` (shared by the
+    v1 and v2 composers; the draws stay in v1's order)."""
+    tempo_us = int(round(60e6 / bpm))
+    bars = max(1, int((seconds - TAIL_SECONDS) // (4 * tempo_us / 1e6)))
+    key = int(rng.integers(0, 12))
+    mode = "minor" if rng.random() < 0.45 else "major"
+    sections = plan_sections(rng, bars)
+    chords = plan_chords(rng, sections, key, mode)
+    scale = tuple((key + i) % 12 for i in (MAJOR if mode == "major" else MINOR))
+    return tempo_us, bars, key, mode, sections, chords, scale
+
 
 def plan_sections(rng: np.random.Generator, bars: int) -> List[Section]:
     """Intro, verse/chorus alternation with a bridge, outro; rests chosen per section type.

@@ -499,6 +499,23 @@ def rest_mask(song: Song, stem: str, length: int) -> np.ndarray:
     return mask
 
 
+def at_stem_level(y: np.ndarray, mask: np.ndarray, gain_db: float) -> np.ndarray:
+    """``y`` (in place) at ``REFERENCE_RMS`` + ``gain_db`` over the samples where the stem plays."""
+    playing = mask > 0.999
+    power = np.einsum("ij,ij->j", y, y, dtype=np.float64)
+    rms = np.sqrt(power[playing].mean() / 2) if playing.any() else 0.0
+    if rms > 0:
+        y *= np.float32(REFERENCE_RMS * 10.0 ** (gain_db / 20.0) / rms)
+    return y
+
+
+def fade_end(stems: Dict[str, np.ndarray], length: int) -> None:
+    """A short fade-out at the very end of every stem (in place; the reverb tails are cut there)."""
+    end = int(END_FADE * SAMPLE_RATE)
+    for y in stems.values():
+        y[:, length - end:] *= np.linspace(1.0, 0.0, end, dtype=np.float32)
+
+
 def render_song(song: Song, workdir: Optional[Path] = None, soundfont: Path = SOUNDFONT) -> Dict[str, np.ndarray]:
     """``{"mixture", "drums", "bass", "other", "vocals"}`` -> ``(2, N)`` float32, ``N`` =
     ``round(seconds * 44100)``; the mixture is the float32 sum of the four stems. A ``v2``
@@ -539,15 +556,8 @@ def render_song(song: Song, workdir: Optional[Path] = None, soundfont: Path = SO
             y *= np.float32(sends[stem])
             y += dry
             y *= mask  # ... and so is its reverb
-            playing = mask > 0.999
-            power = np.einsum("ij,ij->j", y, y, dtype=np.float64)
-            rms = np.sqrt(power[playing].mean() / 2) if playing.any() else 0.0
-            if rms > 0:
-                y *= np.float32(REFERENCE_RMS * 10.0 ** (gains[stem] / 20.0) / rms)
-            stems[stem] = y
-    end = int(END_FADE * SAMPLE_RATE)
-    for y in stems.values():
-        y[:, length - end:] *= np.linspace(1.0, 0.0, end, dtype=np.float32)
+            stems[stem] = at_stem_level(y, mask, gains[stem])
+    fade_end(stems, length)
     mix = stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
     rms = np.sqrt(np.einsum("ij,ij->", mix, mix, dtype=np.float64) / mix.size)
     peak = float(np.abs(mix).max())

@@ -26,8 +26,9 @@ import numpy as np
 from .. import STEMS
 from . import effects, instruments, voice
 from .compose import Note, Part, Song
-from .render import (END_FADE, PEAK_LIMIT, REFERENCE_RMS, SAMPLE_RATE, _sounding_rms, beat_to_sample, breaths,
-                     espeak, espeak_pitch, midi_hz, n_samples, pan_stereo, render_midi, rest_mask, sing, song_midi)
+from .render import (PEAK_LIMIT, REFERENCE_RMS, SAMPLE_RATE, _sounding_rms, at_stem_level, beat_to_sample, breaths,
+                     espeak, espeak_pitch, fade_end, midi_hz, n_samples, pan_stereo, render_midi, rest_mask, sing,
+                     song_midi)
 from .samples import kit_map, render_kit
 from .sources import DRUMKITS, SOUNDFONTS
 
@@ -54,15 +55,8 @@ def render_song_v2(song: Song, workdir: Optional[Path] = None) -> Dict[str, np.n
             dry *= mask
             y = effects.apply_chain(song.production.chain(stem), dry, SAMPLE_RATE, seed=song.seed * 8 + k)
             y = np.asarray(y, dtype=np.float32) * mask
-            playing = mask > 0.999
-            power = np.einsum("ij,ij->j", y, y, dtype=np.float64)
-            rms = np.sqrt(power[playing].mean() / 2) if playing.any() else 0.0
-            if rms > 0:
-                y *= np.float32(REFERENCE_RMS * 10.0 ** (gains[stem] / 20.0) / rms)
-            stems[stem] = y
-    end = int(END_FADE * SAMPLE_RATE)
-    for y in stems.values():
-        y[:, length - end:] *= np.linspace(1.0, 0.0, end, dtype=np.float32)
+            stems[stem] = at_stem_level(y, mask, gains[stem])
+    fade_end(stems, length)
     return finish_mix(song, stems, length)
 
 
