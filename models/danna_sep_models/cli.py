@@ -34,6 +34,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.add_argument("--training-data", default=None, help="set-level provenance: what they were trained on")
     e.add_argument("--notes", default=None, help="set-level provenance: notes (e.g. what the set is for)")
     e.add_argument("--allow-pickle", action="store_true", help="load trusted checkpoints that pickle non-tensor objects")
+    e.add_argument("--update", action="store_true",
+                   help="OUT is an existing set: replace only the models given weights, keep the others, "
+                        "the name, provenance and blend (re-tune the blend afterwards)")
 
     i = sub.add_parser("import-danna", help="convert the official Danna-Sep files (or training checkpoints)")
     i.add_argument("src", type=Path, help="folder with xumx.onnx, unet_attention.pth, demucs_4_decoders.pth")
@@ -95,7 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         provenance = {k: v for k, v in (("origin", args.origin), ("training_data", args.training_data),
                                          ("notes", args.notes)) if v is not None}
         path = export_set(args.out, args.config, models, _weights(args), args.seed, args.atol, args.name,
-                          allow_pickle=args.allow_pickle, provenance=provenance)
+                          allow_pickle=args.allow_pickle, provenance=provenance, update=args.update)
         print(f"wrote {path} ({time.time() - t0:.1f} s)")
     elif args.cmd == "import-danna":
         from .modelset import import_danna

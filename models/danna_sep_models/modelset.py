@@ -46,8 +46,10 @@ def _entry(model: str, cfg: Dict[str, Any], file: str, io: Dict[str, Any], prov:
     return e
 
 
-def build_doc(name: str, description: str, models: Dict[str, Dict[str, Any]], provenance: Dict[str, Any]) -> Dict[str, Any]:
-    """The manifest document for ``models`` (entries from :func:`_entry`)."""
+def build_doc(name: str, description: str, models: Dict[str, Dict[str, Any]], provenance: Dict[str, Any],
+              blend: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The manifest document for ``models`` (entries from :func:`_entry`); ``blend`` defaults
+    to :func:`manifest.default_blend`."""
     order = [m for m in MODEL_NAMES if m in models]
     return {
         "schema_version": manifest.SCHEMA_VERSION,
@@ -57,33 +59,57 @@ def build_doc(name: str, description: str, models: Dict[str, Dict[str, Any]], pr
         "stems": list(STEMS),
         "provenance": provenance,
         "models": models,
-        "blend": manifest.default_blend(order),
+        "blend": blend if blend is not None else manifest.default_blend(order),
     }
 
 
-def _finish(out: Path, name: str, description: str, models: Dict[str, Dict[str, Any]], provenance: Dict[str, Any]) -> Path:
+def _finish(out: Path, name: str, description: str, models: Dict[str, Dict[str, Any]], provenance: Dict[str, Any],
+            blend: Optional[Dict[str, Any]] = None) -> Path:
     for e in models.values():
         e["sha256"] = manifest.sha256(out / e["file"])
-    return manifest.write(out, build_doc(name, description, models, provenance))
+    return manifest.write(out, build_doc(name, description, models, provenance, blend))
+
+
+def checkpoint_provenance(path: Path, fmt: str) -> Dict[str, Any]:
+    """Per-model provenance of a weights file: its name and hash, and for a trainer
+    checkpoint what it was trained on, how long and its validation SDR (:mod:`.train.provenance`)."""
+    from .train.provenance import describe
+    prov: Dict[str, Any] = {"origin": f"{fmt} file {path.name} (sha256 {manifest.sha256(path)[:16]}...)"}
+    record = describe(path) if fmt == "checkpoint" else None
+    prov.update(record or {"training_data": "unknown (the file holds no training record)"})
+    return prov
 
 
 def export_set(out: Path, config: str = "small", models: Optional[List[str]] = None,
                weights: Optional[Dict[str, Path]] = None, seed: int = 0, atol: float = 1e-4,
                name: Optional[str] = None, log=print, allow_pickle: bool = False,
-               provenance: Optional[Dict[str, str]] = None) -> Path:
+               provenance: Optional[Dict[str, str]] = None, update: bool = False) -> Path:
     """Export our own definitions to ``out`` (ONNX + manifest). ``weights[model]`` may name a
     checkpoint (any format :func:`checkpoints.load_model` accepts); otherwise random init.
-    ``provenance`` overrides the set-level provenance fields (origin, training_data, notes)."""
+    ``provenance`` overrides the set-level provenance fields (origin, training_data, notes).
+
+    ``update``: ``out`` is an existing set; only the models given ``weights`` are replaced.
+    The other members (files, int8 variants, provenance), the name, the set-level provenance
+    and the blend weights stay; a replaced model's int8 file is deleted (it would be stale).
+    The blend was tuned for the old members: re-tune it (``models eval --tune-blend``)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     weights = weights or {}
+    existing = manifest.load(out) if update else None
+    if existing is not None:
+        models = [m for m in (models or MODEL_NAMES) if m in weights]
+        if not models:
+            raise ValueError("update: name the weights of at least one model to replace (--xumx, --unet, --demucs)")
+    out.mkdir(parents=True, exist_ok=True)
     models = models or list(MODEL_NAMES)
-    entries: Dict[str, Dict[str, Any]] = {}
+    entries: Dict[str, Dict[str, Any]] = dict(existing["models"]) if existing is not None else {}
     for model in models:
         if model in weights:
             module, cfg, fmt = load_model(model, Path(weights[model]), allow_pickle)
-            prov = {"origin": f"{fmt} file {Path(weights[model]).name} (sha256 {manifest.sha256(Path(weights[model]))[:16]}...)",
-                    "training_data": "unknown (see the checkpoint's training run)"}
+            prov = checkpoint_provenance(Path(weights[model]), fmt)
+            stale = entries.get(model, {}).get("int8_file")
+            if stale and (out / stale).is_file():
+                (out / stale).unlink()
+                log(f"{model}: removed the stale {stale} (run `models quantize` again for an int8 variant)")
         else:
             torch.manual_seed(seed)
             module, cfg = build(model, config), dict(CONFIGS[config][model])
@@ -93,6 +119,11 @@ def export_set(out: Path, config: str = "small", models: Optional[List[str]] = N
         log(f"{model}: exported {out / file}; ORT vs PyTorch max abs diff by length: "
             + ", ".join(f"{n}: {d:.2e}" for n, d in report["max_abs_diff"].items()))
         entries[model] = _entry(model, cfg, file, report["io"], prov)
+    if existing is not None:
+        set_prov = dict(existing["provenance"])
+        set_prov.update(provenance or {})
+        return _finish(out, name or existing["name"], existing["description"], entries, set_prov,
+                       existing.get("blend"))
     if weights:
         set_prov = {"origin": "exported from checkpoints: " + ", ".join(f"{m}={Path(p).name}" for m, p in weights.items()),
                     "training_data": "see the per-model provenance"}

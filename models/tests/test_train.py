@@ -314,3 +314,68 @@ def test_cli_train_and_segment_checks(root, tmp_path, capsys):
     with pytest.raises(ValueError, match="frames"):
         segment_samples("unet", "tiny", 1.0)
     assert segment_samples("unet", "full", 11.88) // 1024 + 1 == 512
+
+
+# ---- provenance: what an exported model was trained on ----------------------------------------
+
+
+def test_export_records_the_training_lineage(root, tmp_path, tiny_set):
+    import shutil
+
+    from danna_sep_models import manifest
+    from danna_sep_models.modelset import export_set
+    from danna_sep_models.quantize import quantize_set
+    from danna_sep_models.train.provenance import describe, describe_data
+
+    # stage 1 on the plain folder, stage 2 (--init stage 1) on a synth-made copy
+    first = Trainer(options(root, tmp_path / "s1", "xumx", steps=2), log=lambda *_: None)
+    first.run()
+    synth = tmp_path / "synth"
+    shutil.copytree(root, synth)
+    (synth / "synth.json").write_text(json.dumps({"profile": "v2", "seed": 7, "tracks": [
+        {"split": "train", "seconds": 1.6}, {"split": "train", "seconds": 2.0}, {"split": "valid", "seconds": 1.6}]}))
+    second = Trainer(options(synth, tmp_path / "s2", "xumx", steps=2, init=str(tmp_path / "s1" / "best.pt")),
+                     log=lambda *_: None)
+    second.run()
+
+    assert describe_data(synth) == "synth profile v2, seed 7: train 2 tracks (0.00 h), valid 1 tracks (0.00 h) [synth]"
+    assert describe_data(root) == f"{root.name}: train 2 tracks, valid 1 tracks"
+    ck = torch.load(tmp_path / "s2" / "best.pt", weights_only=True)
+    rec = describe(tmp_path / "s2" / "best.pt")
+    assert rec["training_data"] == f"{describe_data(root)}; then {describe_data(synth)}"
+    assert rec["training"].count("2 steps (batch 2 x 0.5 s, lr 0.0001, cpu, 0.") == 2 and "; then " in rec["training"]
+    assert rec["steps"] == 4 and rec["valid_sdr_db"] == round(ck["best_sdr"], 3) and rec["valid_best_step"] == 2
+    ck1 = torch.load(tmp_path / "s1" / "best.pt", weights_only=True)
+    assert ck["train_seconds"] > 0 and ck1["train_seconds"] > 0
+    assert rec["train_hours"] == round((ck["train_seconds"] + ck1["train_seconds"]) / 3600, 3)
+
+    # a vanished --init ends the chain with a stage that says so; the total stays known-partial
+    (tmp_path / "s1" / "best.pt").unlink()
+    rec = describe(tmp_path / "s2" / "best.pt")
+    assert rec["training_data"].startswith("weights best.pt (not found at export); then synth profile v2")
+    assert rec["steps"] == 2
+    assert describe(tiny_set[0] / "xumx.onnx") is None  # not a checkpoint
+
+    # --update replaces one member; the rest, the blend and the set provenance stay
+    out = tmp_path / "set"
+    shutil.copytree(tiny_set[0], out)
+    quantize_set(out, ["xumx"], log=lambda *_: None)
+    before = manifest.load(out)
+    blend = dict(before["blend"], fast={"order": ["unet", "demucs"],
+                                         "weights": {"unet": [0.6] * 4, "demucs": [0.4] * 4}})
+    manifest.write(out, dict(before, blend=blend))
+    logs = []
+    export_set(out, "tiny", weights={"xumx": tmp_path / "s2" / "best.pt"}, update=True, log=logs.append)
+    after = manifest.load(out)
+    assert after["blend"] == blend and after["provenance"] == before["provenance"] and after["name"] == before["name"]
+    for kept in ("unet", "demucs"):
+        assert after["models"][kept] == before["models"][kept]
+    x = after["models"]["xumx"]
+    assert "int8_file" not in x and not (out / "xumx.int8.onnx").exists()
+    assert any("removed the stale xumx.int8.onnx" in line for line in logs)
+    assert x["sha256"] != before["models"]["xumx"]["sha256"] and x["provenance"]["steps"] == 2
+    assert x["provenance"]["origin"].startswith("checkpoint file best.pt")
+    with pytest.raises(ValueError, match="at least one model"):
+        export_set(out, "tiny", update=True, log=lambda *_: None)
+    with pytest.raises(manifest.ManifestError, match="does not exist"):
+        export_set(tmp_path / "nothing", "tiny", weights={"xumx": tmp_path / "s2" / "best.pt"}, update=True)

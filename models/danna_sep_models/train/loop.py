@@ -17,7 +17,8 @@ Checkpoints (``torch.save``; every entry loads with ``weights_only=True``, so
 :func:`danna_sep_models.checkpoints.load_model` and ``cargo xtask models export --xumx FILE``
 read them without ``--allow-pickle``): ``model`` (the state_dict), ``config`` (``model``,
 ``name``, ``kwargs``), ``optimizer``, ``scheduler``, ``step``, ``best_sdr``, ``best_step``,
-``rng`` (numpy data generator, torch CPU and CUDA generators), ``options``. ``--resume``
+``rng`` (numpy data generator, torch CPU and CUDA generators), ``options``, ``train_seconds``
+(wall time trained, read by :mod:`.provenance` for the manifest). ``--resume``
 restores all of it, so an interrupted run continues exactly as an uninterrupted one (same
 thread count and device assumed; it continues from the last epoch boundary).
 
@@ -59,7 +60,7 @@ from .. import STEMS
 from ..configs import CONFIGS, MODEL_NAMES, build, count_parameters
 from ..demucs import demucs_min_length
 from .data import SAMPLE_RATE, RandomMix, Segments, WavCache, resolve_splits
-from .losses import HOP, demucs_loss, sdr, spectrogram_loss, stft
+from .losses import HOP, demucs_loss, spectrogram_loss, stft
 
 # Per-model recipe values of the original training (§9).
 MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
@@ -173,6 +174,10 @@ class Trainer:
         self.step = 0
         self.best_sdr = -math.inf
         self.best_step = -1
+        # wall time trained before this run (resumed runs add up); None once a checkpoint
+        # from before the trainer recorded it was resumed: the total is then unknown
+        self.seconds_before: Optional[float] = 0.0
+        self.run_started: Optional[float] = None
 
     # ---- the forward paths -------------------------------------------------------------
 
@@ -235,6 +240,12 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------
 
+    def train_seconds(self) -> Optional[float]:
+        """Wall time trained so far (validation included), over this run and the ones it resumed."""
+        if self.seconds_before is None:
+            return None
+        return self.seconds_before + (time.perf_counter() - self.run_started if self.run_started is not None else 0.0)
+
     def state(self) -> Dict[str, Any]:
         rng: Dict[str, Any] = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -242,7 +253,7 @@ class Trainer:
         opts = asdict(self.options)
         return {"model": self.model.state_dict(), "config": self.config, "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step, "best_sdr": self.best_sdr,
-                "best_step": self.best_step, "rng": rng, "options": opts}
+                "best_step": self.best_step, "rng": rng, "options": opts, "train_seconds": self.train_seconds()}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +270,8 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
         self.step, self.best_sdr, self.best_step = int(ck["step"]), float(ck["best_sdr"]), int(ck["best_step"])
+        seconds = ck.get("train_seconds")
+        self.seconds_before = float(seconds) if seconds is not None else None
         self.rng.bit_generator.state = ck["rng"]["numpy"]
         torch.set_rng_state(ck["rng"]["torch"])
         if "cuda" in ck["rng"] and torch.cuda.is_available():
@@ -314,6 +327,7 @@ class Trainer:
                  f"{len(self.valid_set)} valid segments; batch {o.batch_size} x {o.segment_seconds} s, "
                  f"lr {o.lr:g}, {o.steps} steps, epoch {self.epoch_steps} steps")
         stop = min(until, o.steps) if until is not None else o.steps
+        self.run_started = time.perf_counter()
         result: Dict[str, Any] = {}
         window: List[float] = []
         tick = time.perf_counter()
