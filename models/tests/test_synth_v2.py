@@ -44,7 +44,18 @@ def test_seen_and_unseen_pools_share_no_source():
     # One maker's kits stay on one side (the Millo and Black Pearl families are held out).
     assert all(k.startswith(("millo", "black-pearl")) for k in unseen.drumkits)
     assert not any(k.startswith(("millo", "black-pearl")) for k in seen.drumkits)
-    assert sources.missing_sources("v2") == () and sources.missing_sources("v2-holdout") == ()
+    assert all(sources.missing_sources(p) == () for p in sources.PROFILES)
+
+
+def test_v3_profiles_play_every_family_and_keep_the_v2_sources():
+    for profile, v2 in (("v3", "v2"), ("v3-holdout", "v2-holdout")):
+        pool, base = sources.pool_of(profile), sources.pool_of(v2)
+        assert set(pool.families) == set(sources.GM_FAMILIES) - {"bass", "synth-fx"}
+        assert dataclasses.replace(pool, name=base.name, families=base.families) == base
+    # v3 and v3-holdout differ in sources only: every family is on both sides.
+    assert sources.pool_of("v3").families == sources.pool_of("v3-holdout").families
+    with pytest.raises(ValueError, match="no source pool"):
+        sources.pool_of("v1")
 
 
 def test_missing_v2_sources_are_named_with_their_package(tmp_path, monkeypatch):
@@ -105,11 +116,11 @@ def _pool_sources(pool):
     }
 
 
-@pytest.mark.parametrize("profile", ["v2", "v2-holdout"])
+@pytest.mark.parametrize("profile", ["v2", "v2-holdout", "v3", "v3-holdout"])
 def test_every_part_is_cast_from_the_profile_pool(profile):
     pool = sources.pool_of(profile)
     allowed = _pool_sources(pool)
-    genres, engines = Counter(), Counter()
+    genres, engines, families = Counter(), Counter(), set()
     for seed in range(40):
         song = compose_song(seed, 60.0, profile)
         assert song == compose_song(seed, 60.0, profile) and song.profile == profile
@@ -124,6 +135,7 @@ def test_every_part_is_cast_from_the_profile_pool(profile):
                 assert p.program not in VOICE_LIKE
                 family = [f for f, first in sources.GM_FAMILIES.items() if first == p.program // 8 * 8][0]
                 assert family in pool.families, (seed, p.program)
+                families.add(family)
             if p.engine in ("espeak", "speech"):
                 lang, variant = p.voice.split("+")
                 assert lang in pool.espeak_languages and variant in pool.espeak_variants
@@ -135,8 +147,11 @@ def test_every_part_is_cast_from_the_profile_pool(profile):
         assert set(dict(song.production.chains)) == set(STEMS)
         assert all(-9.0 <= g <= 9.0 for _, g in song.mix.gains_db)
     assert len(genres) >= 6
-    expected = {"midi", "kit", "synth", "espeak", "formant"} | ({"drumsynth"} if profile == "v2" else set())
+    expected = {"midi", "kit", "synth", "espeak", "formant"} | ({"drumsynth"} if profile in ("v2", "v3") else set())
     assert expected <= set(engines), engines
+    if profile.startswith("v3"):
+        # The families v2 never plays do turn up in "other".
+        assert families & {"brass", "reed", "pipe", "ethnic"}, families
 
 
 def test_v1_songs_are_unchanged_by_the_v2_fields():

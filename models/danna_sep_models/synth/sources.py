@@ -3,7 +3,7 @@
 A *source* is one place an instrument or a voice comes from: a General-MIDI soundfont that
 Debian ships, a sampled drum kit (Hydrogen's kits, the AVL drum soundfonts), a numpy synthesis
 engine (:mod:`.instruments`), an espeak-ng language or a formant voice type (:mod:`.voice`).
-A :class:`Pool` lists the sources a song may draw from. Three profiles exist:
+A :class:`Pool` lists the sources a song may draw from. Five profiles exist:
 
 - ``v1``: the first generator (FluidR3_GM and espeak-ng only, one shared room, no effects).
   Kept so that numbers measured on it stay reproducible.
@@ -14,12 +14,19 @@ A :class:`Pool` lists the sources a song may draw from. Three profiles exist:
   AVL's), other synthesis engines, whole General-MIDI families that ``v2`` never plays (brass,
   reeds, pipes, ethnic), other espeak-ng languages and voice variants, other formant voice
   types. Its test split is a proxy for material the models never heard.
+- ``v3``: ``v2``'s sources, but "other" may play every General-MIDI family (brass, reeds, pipes
+  and ethnic instruments included), so that a model has heard a trumpet before it meets one on
+  an unseen soundfont.
+- ``v3-holdout``: ``v2-holdout``'s sources with every family: it holds out *sources* only, not
+  families, the proxy for songs played on instruments and by voices the models never heard.
+  (``v2-holdout`` holds out both, which measures what unseen families cost.)
 
 Two Debian soundfonts are reserved for evaluation by people outside the project and are never
 used here, in any profile (:data:`RESERVED_SOUNDFONT_MARKERS`, :func:`check_not_reserved`).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,18 +171,31 @@ UNSEEN = Pool(
     formant_voices=("baritone", "alto"),
 )
 
-PROFILES = ("v1", "v2", "v2-holdout")
+# Every melodic GM family except bass (the bass stem's own) and synth effects (GM 96-103: rain,
+# soundtrack, goblins, ... are effects, not parts); the voice-like programs are left out per
+# role by arrange.V2_OTHER_PROGRAMS.
+ALL_FAMILIES = ("piano", "chromatic", "organ", "guitar", "strings", "ensemble", "brass", "reed", "pipe",
+                "synth-lead", "synth-pad", "ethnic")
+
+# A new profile goes at the end: the index seeds the composer's stream (arrange.compose_v2).
+PROFILES = ("v1", "v2", "v2-holdout", "v3", "v3-holdout")
 # The generator the commands and functions use unless told otherwise.
 DEFAULT_PROFILE = "v2"
 
+_POOLS: Dict[str, Pool] = {
+    "v2": SEEN,
+    "v2-holdout": UNSEEN,
+    "v3": dataclasses.replace(SEEN, name="seen, every family", families=ALL_FAMILIES),
+    "v3-holdout": dataclasses.replace(UNSEEN, name="unseen, every family", families=ALL_FAMILIES),
+}
+
 
 def pool_of(profile: str) -> Pool:
-    """The pool a ``v2`` profile draws from (``v1`` has none: it predates pools)."""
-    if profile == "v2":
-        return SEEN
-    if profile == "v2-holdout":
-        return UNSEEN
-    raise ValueError(f"profile {profile!r} has no source pool; expected v2 or v2-holdout")
+    """The pool a ``v2``/``v3`` profile draws from (``v1`` has none: it predates pools)."""
+    try:
+        return _POOLS[profile]
+    except KeyError:
+        raise ValueError(f"profile {profile!r} has no source pool; expected one of {tuple(_POOLS)}") from None
 
 
 def missing_sources(profile: str) -> Tuple[str, ...]:
