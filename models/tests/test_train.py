@@ -14,7 +14,8 @@ from danna_sep_models import STEMS
 from danna_sep_models.checkpoints import load_model
 from danna_sep_models.configs import CONFIGS
 from danna_sep_models.train import data as D
-from danna_sep_models.train.losses import COMBINATIONS, combination_loss, combination_loss_direct, sdr, stft
+from danna_sep_models.train.losses import (COMBINATIONS, SILENT_POWER, combination_loss, combination_loss_direct,
+                                          pooled_sdr, sdr, stft)
 from danna_sep_models.train.loop import Trainer, TrainOptions, segment_samples
 from danna_sep_models.train.mwf import _em_general, wiener
 
@@ -232,6 +233,26 @@ def test_sdr():
     s = torch.randn(1, 4, 2, 1000)
     assert float(sdr(s, s).min()) > 60
     torch.testing.assert_close(sdr(0.5 * s, s), torch.full((1, 4), 10 * np.log10(4.0)), rtol=1e-4, atol=1e-4)
+
+
+def test_pooled_sdr_leaves_out_a_stem_that_rests_in_a_track():
+    n = 1000.0
+    samples = torch.tensor([n, n, n], dtype=torch.float64)
+    # Reference energies (track x stem): track 1's vocals rest (digital silence plus a little
+    # reverb tail, far below -80 dBFS), bass rests in every track.
+    num = torch.tensor([[n, 0.0, n, n], [n, 0.0, n, 1e-9 * n], [n, 0.0, n, n]], dtype=torch.float64)
+    den = torch.tensor([[0.1 * n, 1e-3, 0.01 * n, 0.1 * n], [0.1 * n, 1e-3, 0.01 * n, 0.01 * n],
+                        [0.1 * n, 1e-3, 0.01 * n, 0.1 * n]], dtype=torch.float64)
+    per = pooled_sdr(num, den, samples)
+    torch.testing.assert_close(per[[0, 2, 3]], torch.tensor([10.0, 20.0, 10.0], dtype=torch.float64))
+    assert torch.isnan(per[1])
+    # Left in, the resting vocals would pull the mean to about -17 dB.
+    assert float(10 * torch.log10((num[1, 3] + 1e-7) / (den[1, 3] + 1e-7))) < -40
+    # A quiet part (-50 dBFS, 1e3 x the threshold) is not a rest.
+    assert 1e-5 > 100 * SILENT_POWER
+    quiet = pooled_sdr(torch.tensor([[1e-5 * n]], dtype=torch.float64), torch.tensor([[1e-6 * n]], dtype=torch.float64),
+                       samples[:1])
+    torch.testing.assert_close(quiet, torch.tensor([10.0], dtype=torch.float64), rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("model", ["xumx", "unet", "demucs"])

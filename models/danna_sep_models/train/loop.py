@@ -60,7 +60,7 @@ from .. import STEMS
 from ..configs import CONFIGS, MODEL_NAMES, build, count_parameters
 from ..demucs import demucs_min_length
 from .data import SAMPLE_RATE, RandomMix, Segments, WavCache, resolve_splits
-from .losses import HOP, demucs_loss, spectrogram_loss, stft
+from .losses import HOP, demucs_loss, pooled_sdr, spectrogram_loss, stft
 
 # Per-model recipe values of the original training (§9).
 MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
@@ -216,11 +216,14 @@ class Trainer:
     def validate(self) -> Dict[str, Any]:
         """Loss and SDR (dB, per stem and average) on the validation segments. The SDR pools each
         track's segments before the ratio (the MDX definition over what was evaluated of the
-        track), so a segment where a stem rests does not dominate with a huge negative value."""
+        track), so a segment where a stem rests does not dominate with a huge negative value, and
+        a track where a stem rests in every evaluated segment is left out of that stem's mean
+        (:func:`.losses.pooled_sdr`)."""
         self.model.eval()
         losses = []
         num: Dict[str, torch.Tensor] = {}
         den: Dict[str, torch.Tensor] = {}
+        samples: Dict[str, int] = {}
         tracks = iter(t.name for t, _ in self.valid_set.index)
         for mix, stems in self.valid_set.batches(self.options.batch_size):
             mix, stems = mix.to(self.device), stems.to(self.device)
@@ -233,9 +236,12 @@ class Trainer:
                 d = (target[b] - est[b]).square().sum((-2, -1)).cpu().double()
                 num[name] = num.get(name, 0) + n
                 den[name] = den.get(name, 0) + d
+                samples[name] = samples.get(name, 0) + target[b, 0].numel()
         self.model.train()
-        per = torch.stack([10 * torch.log10((num[k] + 1e-7) / (den[k] + 1e-7)) for k in num]).mean(0)
-        return {"step": self.step, "loss": sum(losses) / len(self.valid_set), "sdr": per.mean().item(),
+        names = list(num)
+        per = pooled_sdr(torch.stack([num[k] for k in names]), torch.stack([den[k] for k in names]),
+                         torch.tensor([samples[k] for k in names], dtype=torch.float64))
+        return {"step": self.step, "loss": sum(losses) / len(self.valid_set), "sdr": per.nanmean().item(),
                 "sdr_per_stem": {s: per[j].item() for j, s in enumerate(STEMS)}}
 
     # ---- checkpoints ----------------------------------------------------------------------

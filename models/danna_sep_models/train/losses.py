@@ -162,3 +162,25 @@ def sdr(est: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     num = target.square().sum((-2, -1)) + 1e-7
     den = (target - est).square().sum((-2, -1)) + 1e-7
     return 10 * torch.log10(num / den)
+
+
+# Mean square (per sample and channel) below which a reference stem counts as resting: -80 dBFS.
+# The generator's rests are digital silence; a quiet part at -50 dBFS is 1e3 times louder.
+SILENT_POWER = 1e-8
+
+
+def pooled_sdr(num: torch.Tensor, den: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+    """Validation SDR in dB per source, averaged over tracks: ``num`` / ``den`` (T, J) are each
+    track's reference and error energies summed over its evaluated segments (the MDX definition
+    pools before the ratio), ``samples`` (T,) how many values (channels x samples) each sum holds.
+
+    A (track, source) whose reference rests in everything evaluated is left out of that source's
+    mean: its ratio is only the leakage's level (-70 dB and below for a good model) and would
+    swamp the others, so the checkpoint choice would follow the leakage into one silent stem.
+    A source silent in every track is NaN; the caller averages the rest."""
+    ratio = 10 * torch.log10((num + 1e-7) / (den + 1e-7))
+    present = num / samples.unsqueeze(-1) >= SILENT_POWER
+    counted = present.sum(0)
+    total = torch.where(present, ratio, torch.zeros_like(ratio)).sum(0)
+    return torch.where(counted > 0, total / counted.clamp(min=1), torch.full_like(total, float("nan")))
+
