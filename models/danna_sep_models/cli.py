@@ -81,9 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     y.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
     from .synth.sources import DEFAULT_PROFILE, PROFILES
     y.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES,
-                   help="generator: v2 (default; many sources, production), v2-holdout (sources and GM families "
-                        "v2 never uses), v3 (v2's sources, every GM family), v3-holdout (sources v2 and v3 "
-                        "never use, every family: the proxy for unseen material), v1 (the first generator)")
+                   help="generator: v3 (default; many sources, production, every GM family), v3-holdout (sources "
+                        "v3 never uses, every family: the proxy for unseen material), v2 (v3 without brass, "
+                        "reeds, pipes, ethnic), v2-holdout (sources and those families v2 never uses), "
+                        "v1 (the first generator)")
     y.add_argument("--report", type=Path, default=None,
                    help="after generating, write the generator report (instrument histograms, spectrograms) here")
 

@@ -183,7 +183,7 @@ def song_rng(seed: int) -> np.random.Generator:
 
 def compose_song(seed: int, seconds: Optional[float] = None, profile: str = DEFAULT_PROFILE) -> Song:
     """The whole plan of one song. ``seconds``: exact length (default: 60-90 s drawn from the
-    seed). ``profile``: which generator (:data:`.sources.PROFILES`, default ``v2``); ``v1`` is
+    seed). ``profile``: which generator (:data:`.sources.PROFILES`, default ``v3``); ``v1`` is
     the first one, kept bit-identical; the others are composed by :mod:`.arrange`."""
     if profile != "v1":
         from .arrange import compose_v2  # arrange builds on this module's parts

@@ -51,7 +51,7 @@ class ToolMissing(RuntimeError):
 
 def check_tools(soundfont: Path = SOUNDFONT, profile: str = DEFAULT_PROFILE) -> None:
     """Raise :class:`ToolMissing` naming what to install when a renderer dependency is absent
-    (for ``v2`` profiles: every soundfont and kit of the profile's pool)."""
+    (for the pooled profiles, all but ``v1``: every soundfont and kit of the profile's pool)."""
     from .sources import check_not_reserved, missing_sources
 
     check_not_reserved(Path(soundfont))
