@@ -13,9 +13,9 @@ A :class:`Pool` lists the sources a song may draw from. Five profiles exist:
   AVL's), other synthesis engines, whole General-MIDI families that ``v2`` never plays (brass,
   reeds, pipes, ethnic), other espeak-ng languages and voice variants, other formant voice
   types. Its test split is a proxy for material the models never heard.
-- ``v3`` (the default, the training generator): ``v2``'s sources, but "other" may play every General-MIDI family (brass, reeds, pipes
-  and ethnic instruments included), so that a model has heard a trumpet before it meets one on
-  an unseen soundfont.
+- ``v3`` (the default, the training generator): ``v2``'s sources, but "other" may play every
+  General-MIDI family (brass, reeds, pipes and ethnic instruments included), so that a model
+  has heard a trumpet before it meets one on an unseen soundfont.
 - ``v3-holdout``: ``v2-holdout``'s sources with every family: it holds out *sources* only, not
   families, the proxy for songs played on instruments and by voices the models never heard.
   (``v2-holdout`` holds out both, which measures what unseen families cost.)

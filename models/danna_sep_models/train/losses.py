@@ -6,7 +6,8 @@
   Loss: :func:`combination_loss` with ``mcoeff = 10``.
 - Demucs: L1 between the output and the target cropped to the output length.
 - Validation SDR: ``10*log10((|s|^2 + 1e-7) / (|s - ŝ|^2 + 1e-7))`` per (example, source)
-  over both channels, averaged.
+  over both channels (:func:`sdr`), or per (track, source) over its evaluated segments and
+  averaged over the tracks where the source plays (:func:`pooled_sdr`, what training uses).
 
 The combination loss runs in float32/complex64 like the training code's ``Spec`` (its time term
 uses a float64 Gram matrix, see :func:`combination_loss`). The MWF runs in float32 by default,
@@ -156,12 +157,16 @@ def demucs_loss(model: nn.Module, mix: torch.Tensor, stems: torch.Tensor) -> Tup
     return F.l1_loss(est, stems[..., : est.shape[-1]]), est
 
 
+def energy_ratio_db(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``10*log10((num + 1e-7) / (den + 1e-7))``: reference over error energy, the SDR of both
+    :func:`sdr` and :func:`pooled_sdr` (the epsilon keeps silent stems finite)."""
+    return 10 * torch.log10((num + 1e-7) / (den + 1e-7))
+
+
 def sdr(est: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Validation SDR in dB per (example, source): ``est``/``target`` (B, J, C, N'), the target
     already cropped to the estimate's length. Returns (B, J)."""
-    num = target.square().sum((-2, -1)) + 1e-7
-    den = (target - est).square().sum((-2, -1)) + 1e-7
-    return 10 * torch.log10(num / den)
+    return energy_ratio_db(target.square().sum((-2, -1)), (target - est).square().sum((-2, -1)))
 
 
 # Mean square (per sample and channel) below which a reference stem counts as resting: -80 dBFS.
@@ -178,9 +183,8 @@ def pooled_sdr(num: torch.Tensor, den: torch.Tensor, samples: torch.Tensor) -> t
     mean: its ratio is only the leakage's level (-70 dB and below for a good model) and would
     swamp the others, so the checkpoint choice would follow the leakage into one silent stem.
     A source silent in every track is NaN; the caller averages the rest."""
-    ratio = 10 * torch.log10((num + 1e-7) / (den + 1e-7))
+    ratio = energy_ratio_db(num, den)
     present = num / samples.unsqueeze(-1) >= SILENT_POWER
     counted = present.sum(0)
     total = torch.where(present, ratio, torch.zeros_like(ratio)).sum(0)
     return torch.where(counted > 0, total / counted.clamp(min=1), torch.full_like(total, float("nan")))
-
