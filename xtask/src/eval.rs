@@ -4,13 +4,14 @@
 //! `--tiers` it measures what streaming costs instead: each tier's SDR minus the whole track's.
 //!
 //! SDR is the MDX definition: `10·log10(Σ s² / Σ (s − ŝ)²)` over the whole track (both
-//! channels), averaged over tracks. With `--tune-blend` the blend weights are first fitted per
-//! stem on the `valid` split (a grid over the simplex, step 0.05, maximising the mean SDR; the
-//! blend is linear in the models' outputs, so blending the single-model outputs is the blend the
-//! engine computes) and written into the model set's `manifest.toml`. When a Spleeter vocal set
-//! is beside the model set (or at `DANNA_SEP_SPLEETER`), the Full + Spleeter choice's
-//! `[blend.vocal]` is then fitted the same way, per stem, between the (newly weighted) full
-//! ensemble and the Karaoke path, both run through the CLI with the new weights.
+//! channels), averaged over the tracks where the stem plays ([`SILENT_POWER`]). With
+//! `--tune-blend` the blend weights are first fitted per stem on the `valid` split (a grid
+//! over the simplex, step 0.05, maximising the mean SDR; the blend is linear in the models'
+//! outputs, so blending the single-model outputs is the blend the engine computes) and
+//! written into the model set's `manifest.toml`. When a Spleeter vocal set is beside the model
+//! set (or at `DANNA_SEP_SPLEETER`), the Full + Spleeter choice's `[blend.vocal]` is then
+//! fitted the same way, per stem, between the (newly weighted) full ensemble and the Karaoke
+//! path, both run through the CLI with the new weights.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -241,11 +242,20 @@ pub fn read_wav(path: &Path) -> Result<Stereo> {
     Ok([ch(0), ch(1)])
 }
 
-/// MDX SDR of an estimate against a reference over both channels, in dB.
-pub fn sdr(reference: &Stereo, estimate: &Stereo) -> f64 {
+/// Mean square (both channels) below which a reference stem counts as resting for the whole
+/// track: −80 dBFS, the threshold the training's validation uses (`losses.SILENT_POWER`).
+pub const SILENT_POWER: f64 = 1e-8;
+
+/// MDX SDR of an estimate against a reference over both channels, in dB; `None` when the
+/// reference rests for the whole track (mean square below [`SILENT_POWER`]). Such a pair says
+/// only how much leaks into a silent stem (tens of dB below zero for a good model), so it is
+/// left out of the stem's mean rather than dominating it.
+pub fn sdr(reference: &Stereo, estimate: &Stereo) -> Option<f64> {
     let (mut s, mut e) = (0.0f64, 0.0f64);
+    let mut samples = 0usize;
     for ch in 0..2 {
         let n = reference[ch].len().min(estimate[ch].len());
+        samples += reference[ch].len();
         for t in 0..reference[ch].len() {
             let r = reference[ch][t] as f64;
             let x = if t < n { estimate[ch][t] as f64 } else { 0.0 };
@@ -253,8 +263,11 @@ pub fn sdr(reference: &Stereo, estimate: &Stereo) -> f64 {
             e += (r - x) * (r - x);
         }
     }
-    // The MDX challenge's tiny epsilons keep silent stems finite.
-    10.0 * ((s + 1e-8) / (e + 1e-8)).log10()
+    if samples == 0 || s / (samples as f64) < SILENT_POWER {
+        return None;
+    }
+    // The MDX challenge's tiny epsilons keep a perfect estimate finite.
+    Some(10.0 * ((s + 1e-8) / (e + 1e-8)).log10())
 }
 
 /// Track folders of a split, sorted by name.
@@ -328,18 +341,44 @@ fn separate_with(
         .collect()
 }
 
-/// Per mode (and the trivial estimate), mean SDR per stem over the tracks.
+/// Per mode (and the trivial estimate), mean SDR per stem over the tracks where that stem
+/// plays (NaN where it rests in every track).
 #[derive(Debug, Default)]
 pub struct Table {
     pub rows: BTreeMap<String, [f64; 4]>,
     pub tracks: usize,
     pub seconds: f64,
+    /// Per stem, the tracks left out of its mean because the stem rests for the whole track.
+    pub resting: [usize; 4],
 }
 
 impl Table {
-    /// Mean over the stems of a row.
+    /// Mean over the stems of a row (over those that play somewhere, if one never does).
     pub fn average(&self, mode: &str) -> f64 {
-        self.rows[mode].iter().sum::<f64>() / 4.0
+        let played: Vec<f64> = self.rows[mode]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
+        played.iter().sum::<f64>() / played.len() as f64
+    }
+
+    /// The table's note on stems left out, empty when every stem plays in every track.
+    fn resting_note(&self) -> String {
+        let left_out: Vec<String> = STEMS
+            .iter()
+            .zip(self.resting)
+            .filter(|&(_, n)| n > 0)
+            .map(|(stem, n)| format!("{stem} in {n}"))
+            .collect();
+        if left_out.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; left out where the stem rests for the whole track: {}",
+                left_out.join(", ")
+            )
+        }
     }
 
     /// The table as Markdown, rows in a fixed order.
@@ -359,7 +398,7 @@ impl Table {
         }
         let mut s = format!(
             "SDR in dB (MDX definition, mean over {} tracks, {:.0} s of audio; split `{}` of `{}`; \
-             model set `{}`; CLI tier {}{}):\n\n| model | drums | bass | other | vocals | average |\n\
+             model set `{}`; CLI tier {}{}{}):\n\n| model | drums | bass | other | vocals | average |\n\
              |---|---|---|---|---|---|\n",
             self.tracks,
             self.seconds,
@@ -367,18 +406,27 @@ impl Table {
             args.data.file_name().unwrap_or_default().to_string_lossy(),
             args.models.file_name().unwrap_or_default().to_string_lossy(),
             args.tier,
-            args.cli_choices()
+            args.cli_choices(),
+            self.resting_note()
         );
+        // A stem that rests in every track has no SDR.
+        let cell = |v: f64| {
+            if v.is_nan() {
+                "–".to_string()
+            } else {
+                format!("{v:.2}")
+            }
+        };
         for m in TABLE_ORDER {
             if let Some(r) = self.rows.get(m) {
                 s += &format!(
-                    "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                    "| {} | {} | {} | {} | {} | {} |\n",
                     label(m),
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    self.average(m)
+                    cell(r[0]),
+                    cell(r[1]),
+                    cell(r[2]),
+                    cell(r[3]),
+                    cell(self.average(m))
                 );
             }
         }
@@ -390,6 +438,7 @@ fn evaluate(cli: &Path, args: &EvalArgs) -> Result<Table> {
     let tracks = tracks(&args.data, &args.split, args.max_tracks)?;
     let tmp = std::env::temp_dir().join(format!("danna-sep-eval-{}", std::process::id()));
     let mut sums: BTreeMap<String, [f64; 4]> = BTreeMap::new();
+    let mut resting = [0usize; 4];
     let mut seconds = 0.0;
     for (i, track) in tracks.iter().enumerate() {
         let name = track.file_name().unwrap_or_default().to_string_lossy();
@@ -402,31 +451,37 @@ fn evaluate(cli: &Path, args: &EvalArgs) -> Result<Table> {
         let quarter: Stereo = [0, 1].map(|c| mix[c].iter().map(|x| 0.25 * x).collect());
         let row = sums.entry("mix/4".into()).or_default();
         for (s, r) in refs.iter().enumerate() {
-            row[s] += sdr(r, &quarter);
+            match sdr(r, &quarter) {
+                Some(v) => row[s] += v,
+                None => resting[s] += 1,
+            }
         }
         for mode in &args.modes {
             let est = separate(cli, args, track, mode, &tmp.join(mode).join(&*name))?;
             let row = sums.entry(mode.clone()).or_default();
             for s in 0..4 {
-                row[s] += sdr(&refs[s], &est[s]);
+                row[s] += sdr(&refs[s], &est[s]).unwrap_or(0.0);
             }
         }
         eprintln!("[{}/{}] {name}", i + 1, tracks.len());
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    let n = tracks.len() as f64;
+    // 0 / 0 = NaN for a stem that rests in every track.
+    let played: [f64; 4] = resting.map(|r| (tracks.len() - r) as f64);
     Ok(Table {
         rows: sums
             .into_iter()
-            .map(|(k, v)| (k, v.map(|x| x / n)))
+            .map(|(k, v)| (k, std::array::from_fn(|s| v[s] / played[s])))
             .collect(),
         tracks: tracks.len(),
         seconds,
+        resting,
     })
 }
 
 /// The weights (on a 0.05 grid, summing to 1) of `estimates` (per model, per track) that
-/// maximise the mean SDR of one stem over the tracks.
+/// maximise the mean SDR of one stem over the tracks where it plays (equal weights, score
+/// −∞, when it rests in all of them).
 pub fn best_weights(refs: &[Stereo], estimates: &[Vec<Stereo>]) -> (Vec<f64>, f64) {
     let models = estimates.len();
     let steps = 20usize;
@@ -446,7 +501,7 @@ pub fn best_weights(refs: &[Stereo], estimates: &[Vec<Stereo>]) -> (Vec<f64>, f6
     }
     rec(0, steps, &mut w, &mut |w| {
         let weights: Vec<f64> = w.iter().map(|&v| v as f64 / steps as f64).collect();
-        let mut total = 0.0;
+        let (mut total, mut played) = (0.0, 0usize);
         for (t, r) in refs.iter().enumerate() {
             let blend: Stereo = [0, 1].map(|c| {
                 (0..r[c].len())
@@ -459,9 +514,12 @@ pub fn best_weights(refs: &[Stereo], estimates: &[Vec<Stereo>]) -> (Vec<f64>, f6
                     })
                     .collect()
             });
-            total += sdr(r, &blend);
+            if let Some(v) = sdr(r, &blend) {
+                total += v;
+                played += 1;
+            }
         }
-        let mean = total / refs.len() as f64;
+        let mean = total / played as f64;
         if mean > best.1 {
             best = (weights, mean);
         }
@@ -717,10 +775,33 @@ mod tests {
         let r = stereo(vec![1.0, -1.0, 1.0, -1.0]);
         let e = stereo(vec![0.5, -0.5, 0.5, -0.5]);
         // Σs² = 8, Σ(s−ŝ)² = 2 → 10·log10(4).
-        assert!((sdr(&r, &e) - 10.0 * 4f64.log10()).abs() < 1e-6);
+        assert!((sdr(&r, &e).unwrap() - 10.0 * 4f64.log10()).abs() < 1e-6);
         // A missing tail counts as silence.
         let short = stereo(vec![1.0, -1.0]);
-        assert!((sdr(&r, &short) - 10.0 * 2f64.log10()).abs() < 1e-6);
+        assert!((sdr(&r, &short).unwrap() - 10.0 * 2f64.log10()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_stem_that_rests_for_the_whole_track_has_no_sdr() {
+        // −90 dBFS of reference: resting, whatever leaks into the estimate.
+        let quiet = stereo(vec![3e-5, -3e-5, 3e-5, -3e-5]);
+        assert_eq!(sdr(&quiet, &stereo(vec![0.1; 4])), None);
+        assert_eq!(sdr(&stereo(vec![0.0; 4]), &stereo(vec![0.0; 4])), None);
+        // −70 dBFS plays.
+        let soft = stereo(vec![3e-4, -3e-4, 3e-4, -3e-4]);
+        assert!(sdr(&soft, &soft).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn best_weights_ignore_a_track_where_the_stem_rests() {
+        // Track 0: the stem plays and model a is exact. Track 1: it rests, and only model b
+        // is silent there. Counted, track 1's −∞-like ratio would pick b.
+        let r = vec![stereo(vec![1.0, -1.0, 1.0, -1.0]), stereo(vec![0.0; 4])];
+        let a = vec![r[0].clone(), stereo(vec![0.5; 4])];
+        let b = vec![stereo(vec![0.0; 4]), stereo(vec![0.0; 4])];
+        let (w, score) = best_weights(&r, &[a, b]);
+        assert_eq!(w, vec![1.0, 0.0]);
+        assert!(score > 70.0, "{score}");
     }
 
     fn write(path: &Path, x: &Stereo) {
@@ -825,6 +906,7 @@ mod tests {
             rows: BTreeMap::from([("full".to_string(), v)]),
             tracks: 6,
             seconds: 240.0,
+            resting: [0; 4],
         };
         let args = EvalArgs::parse(
             &[
@@ -887,5 +969,32 @@ mod tests {
             "{w:?}"
         );
         assert!(score > 60.0, "{score}");
+    }
+
+    #[test]
+    fn the_table_says_which_stems_were_left_out_and_averages_the_rest() {
+        let table = Table {
+            rows: BTreeMap::from([("full".to_string(), [6.0, 4.0, 2.0, f64::NAN])]),
+            tracks: 3,
+            seconds: 120.0,
+            resting: [0, 1, 0, 3],
+        };
+        assert_eq!(table.average("full"), 4.0);
+        let args = EvalArgs::parse(
+            &["--models", "m/demo", "--data", "d/synth"].map(String::from),
+            Path::new("/"),
+        )
+        .unwrap();
+        let md = table.markdown(&args);
+        assert!(
+            md.contains("| full ensemble | 6.00 | 4.00 | 2.00 | – | 4.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "left out where the stem rests for the whole track: bass in 1, vocals in 3"
+            ),
+            "{md}"
+        );
     }
 }
