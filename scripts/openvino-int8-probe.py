@@ -9,9 +9,9 @@ model set gets OpenVINO int8 files (docs/runtimes.md, "int8 through OpenVINO").
 
 DATA is a MUSDB18-HQ-style folder (``cargo xtask models synth``): windows of its ``valid``
 split calibrate the quantisation; the first track of the ``test`` split of ``--measure-data``
-(default DATA) gives the window that is timed and compared. Variants (``--variant``): ``default`` (NNCF's defaults),
-``transformer`` (``ModelType.TRANSFORMER``), ``no-matmul`` (MatMul left float32) and
-``no-matmul-convT`` (MatMul and ConvTranspose left float32).
+(default DATA) gives the window that is timed and compared. Variants (``--variant``):
+``default`` (NNCF's defaults), ``transformer`` (``ModelType.TRANSFORMER``), ``no-matmul``
+(MatMul left float32) and ``no-matmul-convT`` (MatMul and ConvTranspose left float32).
 """
 from __future__ import annotations
 

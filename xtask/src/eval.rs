@@ -794,10 +794,10 @@ mod tests {
 
     #[test]
     fn best_weights_ignore_a_track_where_the_stem_rests() {
-        // Track 0: the stem plays and model a is exact. Track 1: it rests, and only model b
-        // is silent there. Counted, track 1's −∞-like ratio would pick b.
+        // Track 0: the stem plays and model a is exact. Track 1: it rests, a leaks loudly
+        // into it and b is silent. Counted, track 1's ratio (−109 dB for a) would pick b.
         let r = vec![stereo(vec![1.0, -1.0, 1.0, -1.0]), stereo(vec![0.0; 4])];
-        let a = vec![r[0].clone(), stereo(vec![0.5; 4])];
+        let a = vec![r[0].clone(), stereo(vec![10.0; 4])];
         let b = vec![stereo(vec![0.0; 4]), stereo(vec![0.0; 4])];
         let (w, score) = best_weights(&r, &[a, b]);
         assert_eq!(w, vec![1.0, 0.0]);
