@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measures whether NNCF's post-training int8 quantisation makes a model set faster through
 OpenVINO, and what it costs: per model, the float32 and the int8 time of one window and the
-int8 output's SNR against float32. A probe, not a product path: the numbers decide whether a
+int8 output's SNR against float32; where the CPU has bf16, bf16 and int8 with bf16 for the
+rest too. A probe, not a product path: the numbers decide whether a
 model set gets OpenVINO int8 files (docs/runtimes.md, "int8 through OpenVINO").
 
     .venv/bin/pip install nncf==3.4.0 openvino==2026.4.1   # not in the project's requirements
@@ -55,10 +56,12 @@ def quantize(model, calibration, variant: str):
     return nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration), **kw)
 
 
-def time_one(core, model, x: np.ndarray, threads: int, repeats: int = 3):
-    """Best of ``repeats`` warm runs (seconds) and the output."""
+def time_one(core, model, x: np.ndarray, threads: int, precision: str = "f32",
+             repeats: int = 3):
+    """Best of ``repeats`` warm runs (seconds) and the output; ``precision`` is OpenVINO's
+    inference precision for the operations left in floating point (``f32`` or ``bf16``)."""
     compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                 "INFERENCE_PRECISION_HINT": "f32",
+                                                 "INFERENCE_PRECISION_HINT": precision,
                                                  "NUM_STREAMS": 1})
     request = compiled.create_infer_request()
     request.infer([x])
@@ -68,6 +71,12 @@ def time_one(core, model, x: np.ndarray, threads: int, repeats: int = 3):
         out = request.infer([x])
         best = min(best, time.perf_counter() - t)
     return best, np.array(out[0])
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """SNR of ``estimate`` against ``reference`` in dB (float64 sums)."""
+    reference = reference.astype(np.float64)
+    return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
 
 
 def main() -> None:
@@ -87,6 +96,9 @@ def main() -> None:
     core = ov.Core()
     print(f"OpenVINO {ov.__version__}; CPU: {core.get_property('CPU', 'FULL_DEVICE_NAME')}; "
           f"capabilities {core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')}")
+    # Where the CPU has bf16 arithmetic, int8 is compared with bf16 too, and also run with
+    # the operations it leaves in floating point in bf16 (OpenVINO's default there).
+    bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     calibration_mixes = list(mixtures(args.data / "valid", args.calibration_tracks))
     measured_mix = next(mixtures((args.measure_data or args.data) / "test", 1))
     for name in args.only.split(","):
@@ -104,12 +116,16 @@ def main() -> None:
         took = time.perf_counter() - t0
         for threads in (1, 2):
             tf, yf = time_one(core, model, x, threads)
-            tq, yq = time_one(core, q, x, threads)
-            snr = 10 * np.log10(np.sum(yf.astype(np.float64) ** 2)
-                                / np.sum((yf.astype(np.float64) - yq) ** 2))
+            rows = [("int8", q, "f32")]
+            if bf16:
+                rows = [("bf16", model, "bf16"), *rows, ("int8 + bf16", q, "bf16")]
+            cells = []
+            for label, m, precision in rows:
+                t, y = time_one(core, m, x, threads, precision)
+                cells.append(f"{label} {t:.3f} s ({tf / t:.2f}x, {snr_db(yf, y):.1f} dB)")
             print(f"{name} ({args.variant}, quantised in {took:.0f} s), {threads} thread(s): "
-                  f"float32 {tf:.3f} s, int8 {tq:.3f} s ({tf / tq:.2f}x), "
-                  f"int8 SNR against float32 {snr:.1f} dB")
+                  f"float32 {tf:.3f} s; " + "; ".join(cells)
+                  + " (speed-up and SNR against float32)")
 
 
 if __name__ == "__main__":

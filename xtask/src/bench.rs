@@ -277,7 +277,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ])?)?;
         }
         if o.wants("cli") {
-            records.extend(vec![cli_vs_python(root, &set, &clip, size)?])?;
+            let bf16 = machine_has_bf16(&records.all);
+            records.extend(vec![cli_vs_python(root, &set, &clip, size, bf16)?])?;
         }
     }
     let records = records.all;
@@ -423,26 +424,39 @@ fn label_size(record: Value, root: &Path) -> Value {
     tag(record, "size", size)
 }
 
+/// Whether the machine record lists a bf16 flag (the CPU can run OpenVINO's bf16).
+fn machine_has_bf16(records: &[Value]) -> bool {
+    find(records, |r| r["kind"] == "machine")
+        .and_then(|m| m["flags"].as_array())
+        .is_some_and(|flags| flags.iter().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+}
+
 /// Wall time of the release CLI (its default, which takes a clip of up to 20 s as one window,
-/// and its streamed `offline` geometry) and of the Python reference on the same clip and models.
-fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Value> {
+/// its streamed `offline` geometry, and with `bf16` its default at `--precision bf16`) and of
+/// the Python reference on the same clip and models.
+fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str, bf16: bool) -> Result<Value> {
     let tmp = root.join("target/bench/out");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
-    let cli = |tier: &str| {
+    let cli = |tier: &str, precision: &str| {
         let mut cli = Command::new(root.join("target/release/danna-sep"));
         cli.arg("separate")
             .arg(clip)
-            .args(["--tier", tier, "--models"])
+            .args(["--tier", tier, "--precision", precision, "--models"])
             .arg(set)
             .arg("-o")
-            .arg(tmp.join(format!("cli-{tier}")))
+            .arg(tmp.join(format!("cli-{tier}-{precision}")))
             .env("DANNA_SEP_ORT_LIB", setup::ort_lib_path(root))
             .env("DANNA_SEP_OV_LIB", openvino_lib(root));
         timed(cli, root)
     };
-    let cli_s = cli("auto")?;
-    let cli_offline_s = cli("offline")?;
+    let cli_s = cli("auto", "float32")?;
+    let cli_offline_s = cli("offline", "float32")?;
+    let cli_bf16_s = if bf16 {
+        Some(cli("auto", "bf16")?)
+    } else {
+        None
+    };
     let mut py = Command::new(python::venv_python(root));
     py.args([
         "-m",
@@ -462,6 +476,8 @@ fn cli_vs_python(root: &Path, set: &Path, clip: &Path, size: &str) -> Result<Val
         "kind": "cli_vs_python", "size": size, "audio_s": audio_s,
         "cli_wall_s": cli_s, "cli_offline_wall_s": cli_offline_s, "python_wall_s": py_s,
         "cli_rtf": cli_s / audio_s, "python_rtf": py_s / audio_s, "speedup": py_s / cli_s,
+        "cli_bf16_wall_s": cli_bf16_s, "cli_bf16_rtf": cli_bf16_s.map(|s| s / audio_s),
+        "bf16_speedup": cli_bf16_s.map(|s| py_s / s),
     }))
 }
 
@@ -706,19 +722,27 @@ fn tables(records: &[Value]) -> String {
     t += "\n**CLI against the Python reference pipeline** (same ONNX models, same clip, full \
           ensemble; the CLI's default, which separates a clip of up to 20 s as one window, \
           and its streamed `--tier offline` geometry; the reference's whole-clip recipe with \
-          norbert's Wiener filter; RTF and speed-up are the default's):\n\n\
-          | set | audio | CLI | CLI `--tier offline` | Python reference | CLI RTF | speed-up |\n\
-          |---|---|---|---|---|---|---|\n";
+          norbert's Wiener filter; RTF and speed-up are the default's, float32; `bf16`: the \
+          default with `--precision bf16`, where the CPU has it):\n\n\
+          | set | audio | CLI | CLI `--tier offline` | Python reference | CLI RTF | speed-up | CLI bf16 | bf16 RTF | bf16 speed-up |\n\
+          |---|---|---|---|---|---|---|---|---|---|\n";
     for r in records.iter().filter(|r| r["kind"] == "cli_vs_python") {
+        let bf16_s = r["cli_bf16_wall_s"]
+            .as_f64()
+            .map_or("–".into(), |s| format!("{s:.1} s"));
+        let bf16_speedup = r["bf16_speedup"]
+            .as_f64()
+            .map_or("–".into(), |x| format!("{x:.2}×"));
         t += &format!(
-            "| {} | {} s | {} s | {} s | {} s | {} | {}× |\n",
+            "| {} | {} s | {} s | {} s | {} s | {} | {}× | {bf16_s} | {} | {bf16_speedup} |\n",
             r["size"].as_str().unwrap_or("?"),
             f(&r["audio_s"], 1),
             f(&r["cli_wall_s"], 1),
             f(&r["cli_offline_wall_s"], 1),
             f(&r["python_wall_s"], 1),
             f(&r["cli_rtf"], 3),
-            f(&r["speedup"], 2)
+            f(&r["speedup"], 2),
+            f(&r["cli_bf16_rtf"], 3)
         );
     }
     let quality: Vec<&Value> = records.iter().filter(|r| r["kind"] == "quality").collect();
@@ -767,6 +791,7 @@ mod tests {
             json!({"kind": "realtime", "size": "full", "tier": "balanced", "runtime": "openvino", "precision": "bf16", "seconds": 600.0, "hops_done": 1000, "missed_hops": 0, "peak_load": 0.5, "cpu_per_audio_s": 0.9}),
             json!({"kind": "stream", "size": "demo", "model": "karaoke", "tier": "live", "latency_s": 0.4, "overlap": 2.0, "cpu_per_audio_s": 0.5, "rtf": 0.3}),
             json!({"kind": "machine", "cpu": "Xeon", "cores": 2, "flags": ["avx512_bf16", "amx_bf16"]}),
+            json!({"kind": "cli_vs_python", "size": "demo", "audio_s": 20.0, "cli_wall_s": 8.0, "cli_offline_wall_s": 16.0, "python_wall_s": 16.0, "cli_rtf": 0.4, "speedup": 2.0, "cli_bf16_wall_s": 4.0, "cli_bf16_rtf": 0.2, "bf16_speedup": 4.0}),
         ];
         let t = tables(&records);
         // Records from before the runtimes were recorded ran ONNX Runtime float32.
@@ -800,8 +825,27 @@ mod tests {
         );
         assert!(t.contains("| full | 1024 MB | 1126 MB | 102 MB |"), "{t}");
         assert!(
-            t.contains("| full | 20.0 s | 10.0 s | 20.0 s | 30.0 s | 0.500 | 3.00× |"),
+            t.contains("| full | 20.0 s | 10.0 s | 20.0 s | 30.0 s | 0.500 | 3.00× | – | – | – |"),
             "{t}"
         );
+        assert!(
+            t.contains(
+                "| demo | 20.0 s | 8.0 s | 16.0 s | 16.0 s | 0.400 | 2.00× | 4.0 s | 0.200 | 4.00× |"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn the_cli_is_timed_in_bf16_only_where_the_machine_record_lists_a_bf16_flag() {
+        let machine = |flags: Value| vec![json!({"kind": "machine", "cpu": "X", "flags": flags})];
+        assert!(machine_has_bf16(&machine(json!([
+            "avx512_vnni",
+            "amx_bf16"
+        ]))));
+        assert!(machine_has_bf16(&machine(json!(["avx512_bf16"]))));
+        assert!(!machine_has_bf16(&machine(json!(["avx512_vnni"]))));
+        assert!(!machine_has_bf16(&machine(json!([]))));
+        assert!(!machine_has_bf16(&[]));
     }
 }

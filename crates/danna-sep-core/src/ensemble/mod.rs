@@ -103,8 +103,9 @@ impl<'a> InferenceRuntime<'a> {
     }
 
     /// Opens one model of a set. `config` says the precision asked for; bf16 applies to the
-    /// spectrogram models only: the waveform model (DemucsSplit) stays float32, because bf16
-    /// wrecks it (4.6 dB SNR against float32 on the demo set, `docs/runtimes.md`).
+    /// spectrogram models only: the waveform model (DemucsSplit) stays float32, because
+    /// OpenVINO's AMX bf16 convolution is wrong for some of its 1-D layers (0.6 dB SNR
+    /// against float32 on the demo set; `docs/runtimes.md`, "bf16").
     pub fn open(
         self,
         name: &str,
