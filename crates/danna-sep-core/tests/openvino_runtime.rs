@@ -1,9 +1,16 @@
 //! OpenVINO runs the same ONNX files as ONNX Runtime: the demo ensemble through the factory
 //! with each runtime choice, float32 against float32, bf16 where the CPU has it (its cost
-//! measured, not assumed), and the fallback to ONNX Runtime when OpenVINO cannot be loaded.
+//! measured, not assumed), a whole clip of another length (OpenVINO's dynamic-shape compile),
+//! and the fallback to ONNX Runtime when OpenVINO cannot be loaded.
+
+use std::path::Path;
 
 use danna_sep_core::config::Config;
 use danna_sep_core::engine::StemBuffers;
+use danna_sep_core::ensemble::{separate_clip, InferenceRuntime, SessionConfig};
+use danna_sep_core::modelset::ModelSet;
+use danna_sep_core::openvino_runtime::OvRuntime;
+use danna_sep_core::runtime::OrtRuntime;
 use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision, RuntimeChoice};
 use danna_sep_core::{openvino_runtime, separation};
 use danna_sep_testkit::engine::tones;
@@ -48,18 +55,10 @@ fn spec(precision: Precision, runtime: RuntimeChoice) -> BackendSpec {
 
 #[test]
 fn openvino_runs_the_demo_ensemble_like_onnx_runtime_and_bf16_where_the_cpu_has_it() {
-    if runtime_or_skip("openvino_runs_the_demo_ensemble").is_none() {
+    let Some((_, ov)) = both_runtimes("openvino_runs_the_demo_ensemble") else {
         return;
-    }
-    let config = Config::from_env();
-    let ov = match openvino_runtime::ensure_loaded(&config.runtime) {
-        Ok(ov) => ov,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: OpenVINO not provisioned (run `cargo xtask setup`): {e}");
-            return;
-        }
-        Err(e) => panic!("OpenVINO must load in CI: {e}"),
     };
+    let config = Config::from_env();
     let (ort_text, ort) = separate(
         &config,
         spec(Precision::Float32, RuntimeChoice::OnnxRuntime),
@@ -96,5 +95,94 @@ fn openvino_runs_the_demo_ensemble_like_onnx_runtime_and_bf16_where_the_cpu_has_
             "{bf16_text}"
         );
         assert_eq!(snr_db(&f32_out, &bf16), snr_db(&f32_out, &f32_out));
+    }
+}
+
+/// Both runtimes, or `None` where the test is skipped (OpenVINO must load in CI).
+fn both_runtimes(test: &str) -> Option<(&'static OrtRuntime, &'static OvRuntime)> {
+    let ort = runtime_or_skip(test)?;
+    match openvino_runtime::ensure_loaded(&Config::from_env().runtime) {
+        Ok(ov) => Some((ort, ov)),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED {test}: OpenVINO not provisioned (run `cargo xtask setup`): {e}");
+            None
+        }
+        Err(e) => panic!("OpenVINO must load in CI: {e}"),
+    }
+}
+
+fn demo_set() -> ModelSet {
+    ModelSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/demo"))
+        .expect("the demo set loads")
+}
+
+/// The engine binds each model to its window shape; a whole clip of any other length runs
+/// the dynamic-shape compile, made on first use, and must agree with ONNX Runtime too.
+#[test]
+fn openvino_separates_a_whole_clip_of_another_length_like_onnx_runtime() {
+    let Some((ort, ov)) = both_runtimes("openvino_separates_a_whole_clip") else {
+        return;
+    };
+    let set = demo_set();
+    // 2.1 s: neither the window of the other test nor a multiple of the STFT hop.
+    let frames = 92_611;
+    let x = tones(frames, 44_100, 11);
+    let whole = |rt: InferenceRuntime<'_>| {
+        separate_clip(
+            rt,
+            &set,
+            ModelChoice::Full,
+            SessionConfig::default(),
+            [&x, &x],
+        )
+        .expect("a whole clip separates")
+    };
+    let by_ort = whole(ort.into());
+    let by_ov = whole(InferenceRuntime::OpenVino(ov));
+    assert_eq!(by_ov.frames(), frames);
+    let snr = snr_db(&by_ort, &by_ov);
+    eprintln!("whole clip, OpenVINO float32 vs ONNX Runtime float32: {snr:.1} dB SNR");
+    assert!(
+        snr > 60.0,
+        "the runtimes should agree on a whole clip: {snr:.1} dB"
+    );
+}
+
+/// `run_with` takes any shape after `bind`: the bound one, then another (the dynamic compile
+/// is made from the file's shape, not the window's the model was reshaped to), then the bound
+/// one again, each agreeing with ONNX Runtime.
+#[test]
+fn an_openvino_model_bound_to_a_window_still_runs_other_shapes() {
+    let Some((ort, ov)) = both_runtimes("an_openvino_model_bound_to_a_window") else {
+        return;
+    };
+    let set = demo_set();
+    let spec = &set.models["xumx"];
+    let open = |rt: InferenceRuntime<'_>| rt.open("xumx", spec, SessionConfig::default()).unwrap();
+    let (mut by_ort, mut by_ov) = (open(ort.into()), open(InferenceRuntime::OpenVino(ov)));
+    let bound = [1, 2, 2049, 64];
+    by_ov.bind(&bound, &[1, 8, 2049, 64]).unwrap();
+    for frames in [64, 100, 64] {
+        let shape = [1, 2, 2049, frames];
+        let x: Vec<f32> = tones(2 * 2049 * frames, 44_100, frames as u64)
+            .iter()
+            .map(|v| v.abs())
+            .collect();
+        let a = by_ort.run(&x, &shape, |_, d| d.to_vec()).unwrap();
+        let (out_shape, b) = by_ov
+            .run(&x, &shape, |s, d| (s.to_vec(), d.to_vec()))
+            .unwrap();
+        assert_eq!(out_shape.last(), Some(&(frames as i64)), "{out_shape:?}");
+        let signal: f64 = a.iter().map(|&v| f64::from(v).powi(2)).sum();
+        let noise: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&p, &q)| f64::from(p - q).powi(2))
+            .sum();
+        let snr = 10.0 * (signal / noise.max(1e-30)).log10();
+        assert!(
+            snr > 60.0,
+            "{frames} frames: {snr:.1} dB against ONNX Runtime"
+        );
     }
 }

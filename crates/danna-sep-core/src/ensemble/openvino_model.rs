@@ -1,16 +1,17 @@
 //! `OvModel`: one ONNX model of a model set compiled by OpenVINO for the CPU, read straight
 //! from the same `.onnx` file ONNX Runtime opens (no second model format).
 //!
-//! The model is compiled once with its dynamic frame axis (whole-clip runs of any length), and
-//! [`InferenceModel::bind`] compiles it again for the engine's one window shape: OpenVINO's
+//! [`InferenceModel::bind`] compiles the model for the engine's one window shape: OpenVINO's
 //! CPU plugin plans memory and picks kernels per static shape, and the window shape is what
-//! every streamed run uses. Compiles set the CPU device's properties on the process's one
+//! every streamed run uses. A run of any other shape (whole-clip runs of any length) compiles
+//! it once more, with its dynamic frame axis, on first use: a streamed run never needs that
+//! compile, and each compile holds its own copy of the weights (about 1 GB at full size). Compiles set the CPU device's properties on the process's one
 //! `Core` first ([`OvRuntime::core`]): one stream, `threads` inference threads, no CPU pinning
 //! (a plugin must not pin the host's cores), denormals flushed, and the precision hint.
 
 use openvino::{
-    CompiledModel, Core, DeviceType, ElementType, InferRequest, PartialShape, RwPropertyKey, Shape,
-    Tensor,
+    CompiledModel, Core, DeviceType, Dimension, ElementType, InferRequest, PartialShape,
+    RwPropertyKey, Shape, Tensor,
 };
 
 use crate::error::SeparationError;
@@ -40,15 +41,20 @@ pub struct OvModel {
     precision: Precision,
     threads: usize,
     model: openvino::Model,
-    dynamic: Compiled,
+    /// The file's input shape as (min, max) per axis, its frame axis dynamic: `bind` reshapes
+    /// `model` to the window, so the dynamic compile reshapes it back first.
+    file_input: Vec<(i64, i64)>,
+    /// Compiled on the first run whose shape is not the bound window's.
+    dynamic: Option<Compiled>,
     bound: Option<Bound>,
 }
 
 impl OvModel {
     /// Reads `spec.path` (or `spec.int8_path` for [`Precision::Int8`] where the model has
-    /// one), checks its inputs and outputs against the manifest and compiles it at
-    /// `precision` with `threads` inference threads. bf16 applies where the CPU has it
-    /// ([`OvRuntime::has_bf16`]); otherwise the model runs float32.
+    /// one) and checks its inputs and outputs against the manifest; it is compiled at
+    /// `precision` with `threads` inference threads by `bind` or on its first run. bf16
+    /// applies where the CPU has it ([`OvRuntime::has_bf16`]); otherwise the model runs
+    /// float32.
     pub fn open(
         runtime: &'static OvRuntime,
         name: &str,
@@ -88,10 +94,17 @@ impl OvModel {
                 .collect();
             Ok((name_of, dims))
         };
-        let input = io(model.get_input_by_index(0).map_err(opening)?)?;
+        let input_node = model.get_input_by_index(0).map_err(opening)?;
+        let file_input = input_node
+            .get_partial_shape()
+            .map_err(opening)?
+            .get_dimensions()
+            .iter()
+            .map(|d| (d.get_min(), d.get_max()))
+            .collect();
+        let input = io(input_node)?;
         let output = io(model.get_output_by_index(0).map_err(opening)?)?;
         spec.check_io(name, (&input.0, &input.1), (&output.0, &output.1))?;
-        let dynamic = compile(&mut core, &model, precision, threads).map_err(opening)?;
         drop(core);
         Ok(Self {
             name: name.to_string(),
@@ -99,9 +112,36 @@ impl OvModel {
             precision,
             threads,
             model,
-            dynamic,
+            file_input,
+            dynamic: None,
             bound: None,
         })
+    }
+
+    /// The compile with the file's dynamic shape, made on first use.
+    fn dynamic(&mut self) -> Result<&mut Compiled, SeparationError> {
+        if self.dynamic.is_none() {
+            let name = &self.name;
+            let compiling =
+                |e: openvino::InferenceError| SeparationError::model(name, "compiling", e);
+            // A dynamic axis reads back as (0, -1), which the C API's constructor refuses;
+            // it spells "any length" (-1, -1).
+            let dims: Vec<Dimension> = self
+                .file_input
+                .iter()
+                .map(|&(min, max)| match max {
+                    -1 => Dimension::new(-1, -1),
+                    _ => Dimension::new(min, max),
+                })
+                .collect();
+            let shape = PartialShape::new(dims.len() as i64, &dims).map_err(compiling)?;
+            let mut core = self.runtime.core.lock();
+            self.model.reshape_single_input(&shape).map_err(compiling)?;
+            let compiled =
+                compile(&mut core, &self.model, self.precision, self.threads).map_err(compiling)?;
+            self.dynamic = Some(compiled);
+        }
+        Ok(self.dynamic.as_mut().expect("compiled above"))
     }
 }
 
@@ -183,7 +223,8 @@ impl InferenceModel for OvModel {
         let shape = dims(input_shape);
         let static_shape = PartialShape::new_static(shape.len() as i64, &shape).map_err(binding)?;
         let mut core = self.runtime.core.lock();
-        // The dynamic compile is done; the graph itself can take the window's shape.
+        // A compile keeps its own graph, so `model` can take the window's shape (`dynamic`
+        // reshapes it back before its compile).
         self.model
             .reshape_single_input(&static_shape)
             .map_err(binding)?;
@@ -224,10 +265,12 @@ impl InferenceModel for OvModel {
             .get_data_mut::<f32>()
             .map_err(wrap)?
             .copy_from_slice(input);
-        self.dynamic
+        let name = self.name.clone();
+        let dynamic = self.dynamic()?;
+        dynamic
             .request
             .set_input_tensor(&tensor)
-            .map_err(wrap)?;
-        infer_and_read(name, &mut self.dynamic.request, read)
+            .map_err(|e| SeparationError::model(&name, "wrapping the input", e))?;
+        infer_and_read(&name, &mut dynamic.request, read)
     }
 }
