@@ -2,12 +2,12 @@
 """Reproduces why the waveform model (DemucsSplit) stays float32 when bf16 is chosen: on a
 CPU with AMX, OpenVINO's bf16 convolution gives wrong results (about 0 dB SNR against
 float32) for a 1-D convolution with 8 or 12 input channels and kernel 8 when the input length
-is odd, while the same convolution keeps about 51 dB (bf16's rounding) with
-AMX turned off (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``), with other channel counts, shorter
-kernels, or even lengths (1002 and 65,536 pass where 1001,
-65,535 and 65,537 fail). The demo DemucsSplit's second encoder layer is
-such a convolution (8 channels, kernel 8, stride 4) and its input length depends on the
-window, so its bf16 output came out at 0.6 dB SNR against float32 (docs/runtimes.md, "bf16").
+is odd, while the same convolution keeps about 51 dB (bf16's rounding) with AMX turned off
+(``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``), with other channel counts, shorter kernels, or
+even lengths (1002 and 65,536 pass where 1001, 65,535 and 65,537 fail). The demo
+DemucsSplit's second encoder layer is such a convolution (8 channels, kernel 8, stride 4) and
+its input length depends on the window, so its bf16 output came out at 0.6 dB SNR against
+float32 (docs/runtimes.md, "bf16").
 
     .venv/bin/pip install openvino==2026.4.1   # not in the project's requirements
     .venv/bin/python scripts/openvino-bf16-conv-repro.py

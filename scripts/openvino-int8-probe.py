@@ -2,8 +2,8 @@
 """Measures whether NNCF's post-training int8 quantisation makes a model set faster through
 OpenVINO, and what it costs: per model, the float32 and the int8 time of one window and the
 int8 output's SNR against float32; where the CPU has bf16, bf16 and int8 with bf16 for the
-rest too. A probe, not a product path: the numbers decide whether a
-model set gets OpenVINO int8 files (docs/runtimes.md, "int8 through OpenVINO").
+rest too. A probe, not a product path: the numbers decide whether a model set gets OpenVINO
+int8 files (docs/runtimes.md, "int8 through OpenVINO").
 
     .venv/bin/pip install nncf==3.4.0 openvino==2026.4.1   # not in the project's requirements
     .venv/bin/python scripts/openvino-int8-probe.py --models models/demo --data DATA
