@@ -5,8 +5,8 @@
 //! CPU plugin plans memory and picks kernels per static shape, and the window shape is what
 //! every streamed run uses. A run of any other shape (whole-clip runs of any length) compiles
 //! it once more, with its dynamic frame axis, on first use: a streamed run never needs that
-//! compile, and each compile holds its own copy of the weights (about 1 GB at full size). Compiles set the CPU device's properties on the process's one
-//! `Core` first ([`OvRuntime::core`]): one stream, `threads` inference threads, no CPU pinning
+//! compile, and each compile holds its own copy of the weights (about 1 GB at full size).
+//! Compiles set the CPU device's properties on the process's one `Core` first ([`OvRuntime::core`]): one stream, `threads` inference threads, no CPU pinning
 //! (a plugin must not pin the host's cores), denormals flushed, and the precision hint.
 
 use openvino::{
@@ -118,8 +118,8 @@ impl OvModel {
         })
     }
 
-    /// The compile with the file's dynamic shape, made on first use.
-    fn dynamic(&mut self) -> Result<&mut Compiled, SeparationError> {
+    /// Makes the compile with the file's dynamic shape, once.
+    fn compile_dynamic(&mut self) -> Result<(), SeparationError> {
         if self.dynamic.is_none() {
             let name = &self.name;
             let compiling =
@@ -141,7 +141,7 @@ impl OvModel {
                 compile(&mut core, &self.model, self.precision, self.threads).map_err(compiling)?;
             self.dynamic = Some(compiled);
         }
-        Ok(self.dynamic.as_mut().expect("compiled above"))
+        Ok(())
     }
 }
 
@@ -248,8 +248,8 @@ impl InferenceModel for OvModel {
         shape: &[usize],
         read: &mut dyn FnMut(&[i64], &[f32]),
     ) -> Result<(), SeparationError> {
-        let name = &self.name;
         if let Some(bound) = self.bound.as_mut().filter(|b| b.input_shape == shape) {
+            let name = &self.name;
             bound
                 .input
                 .get_data_mut::<f32>()
@@ -257,6 +257,8 @@ impl InferenceModel for OvModel {
                 .copy_from_slice(input);
             return infer_and_read(name, &mut bound.compiled.request, read);
         }
+        self.compile_dynamic()?;
+        let name = &self.name;
         let wrap =
             |e: openvino::InferenceError| SeparationError::model(name, "wrapping the input", e);
         let mut tensor = Tensor::new(ElementType::F32, &Shape::new(&dims(shape)).map_err(wrap)?)
@@ -265,12 +267,8 @@ impl InferenceModel for OvModel {
             .get_data_mut::<f32>()
             .map_err(wrap)?
             .copy_from_slice(input);
-        let name = self.name.clone();
-        let dynamic = self.dynamic()?;
-        dynamic
-            .request
-            .set_input_tensor(&tensor)
-            .map_err(|e| SeparationError::model(&name, "wrapping the input", e))?;
-        infer_and_read(&name, &mut dynamic.request, read)
+        let dynamic = self.dynamic.as_mut().expect("compiled above");
+        dynamic.request.set_input_tensor(&tensor).map_err(wrap)?;
+        infer_and_read(name, &mut dynamic.request, read)
     }
 }
