@@ -15,6 +15,7 @@ use danna_sep_core::selection::{BackendSpec, ModelChoice, Precision, RuntimeChoi
 use danna_sep_core::{openvino_runtime, separation};
 use danna_sep_testkit::engine::tones;
 use danna_sep_testkit::runtime::runtime_or_skip;
+use danna_sep_testkit::venv;
 
 const FRAMES: usize = 3 * 44_100;
 
@@ -173,13 +174,7 @@ fn an_openvino_model_bound_to_a_window_still_runs_other_shapes() {
             .run(&x, &shape, |s, d| (s.to_vec(), d.to_vec()))
             .unwrap();
         assert_eq!(out_shape.last(), Some(&(frames as i64)), "{out_shape:?}");
-        let signal: f64 = a.iter().map(|&v| f64::from(v).powi(2)).sum();
-        let noise: f64 = a
-            .iter()
-            .zip(&b)
-            .map(|(&p, &q)| f64::from(p - q).powi(2))
-            .sum();
-        let snr = 10.0 * (signal / noise.max(1e-30)).log10();
+        let snr = venv::snr_db(&a, &b);
         assert!(
             snr > 60.0,
             "{frames} frames: {snr:.1} dB against ONNX Runtime"

@@ -41,9 +41,9 @@ pub struct OvModel {
     precision: Precision,
     threads: usize,
     model: openvino::Model,
-    /// The file's input shape as (min, max) per axis, its frame axis dynamic: `bind` reshapes
+    /// The file's input shape, -1 for an axis of any length (the frame axis): `bind` reshapes
     /// `model` to the window, so the dynamic compile reshapes it back first.
-    file_input: Vec<(i64, i64)>,
+    file_input: Vec<i64>,
     /// Compiled on the first run whose shape is not the bound window's.
     dynamic: Option<Compiled>,
     bound: Option<Bound>,
@@ -94,18 +94,11 @@ impl OvModel {
                 .collect();
             Ok((name_of, dims))
         };
-        let input_node = model.get_input_by_index(0).map_err(opening)?;
-        let file_input = input_node
-            .get_partial_shape()
-            .map_err(opening)?
-            .get_dimensions()
-            .iter()
-            .map(|d| (d.get_min(), d.get_max()))
-            .collect();
-        let input = io(input_node)?;
+        let input = io(model.get_input_by_index(0).map_err(opening)?)?;
         let output = io(model.get_output_by_index(0).map_err(opening)?)?;
         spec.check_io(name, (&input.0, &input.1), (&output.0, &output.1))?;
         drop(core);
+        let file_input = input.1.iter().map(|d| d.unwrap_or(-1)).collect();
         Ok(Self {
             name: name.to_string(),
             runtime,
@@ -124,15 +117,12 @@ impl OvModel {
             let name = &self.name;
             let compiling =
                 |e: openvino::InferenceError| SeparationError::model(name, "compiling", e);
-            // A dynamic axis reads back as (0, -1), which the C API's constructor refuses;
-            // it spells "any length" (-1, -1).
+            // (-1, -1) is "any length" to the C API; a dynamic axis read back from a model is
+            // (0, -1), which it refuses.
             let dims: Vec<Dimension> = self
                 .file_input
                 .iter()
-                .map(|&(min, max)| match max {
-                    -1 => Dimension::new(-1, -1),
-                    _ => Dimension::new(min, max),
-                })
+                .map(|&d| Dimension::new(d, d))
                 .collect();
             let shape = PartialShape::new(dims.len() as i64, &dims).map_err(compiling)?;
             let mut core = self.runtime.core.lock();
